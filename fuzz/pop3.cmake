@@ -1,0 +1,2 @@
+mh_fuzz_target(pop3_command LIBS mh::pop3)
+mh_fuzz_target(pop3_response LIBS mh::pop3)
