@@ -1,0 +1,166 @@
+// refmaild settings: one plain struct per component, every default in code.
+//
+// The YAML file (see config_loader.hpp and reference-server/README.md) maps one-to-one onto these
+// structs: top-level key = member of refmaild_settings, nested key = member of that struct. Tests
+// build settings with designated initializers; the loader only overrides what the file sets.
+#pragma once
+
+#include "mailharness/refmaild/maildir_store.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace mailharness::refmaild::config {
+
+/// gethostname(2) when it is a valid host name, else "localhost".
+std::string default_hostname();
+
+/// std::thread::hardware_concurrency(), at least 1.
+unsigned default_io_threads();
+
+struct server_settings {
+    /// The server's own name: SMTP greeting and EHLO reply, Received: headers, Maildir unique names.
+    std::string hostname = default_hostname();
+    /// Threads running the network event loop.
+    unsigned io_threads = default_io_threads();
+    /// Text after "220 <hostname> " in the SMTP greeting. Names no software and no version.
+    std::string smtp_banner = "ESMTP ready";
+    /// Text after "+OK " in the POP3 greeting (an APOP timestamp is appended when APOP is offered).
+    std::string pop3_banner = "ready";
+    /// Text after "* OK " (and any [CAPABILITY ...] code) in the IMAP greeting.
+    std::string imap_banner = "ready";
+};
+
+/// One listening socket.
+struct listener_settings {
+    /// Whether to listen at all.
+    bool enabled = true;
+    /// IPv4 or IPv6 literal to bind ("0.0.0.0" / "::" for all addresses).
+    std::string address = "127.0.0.1";
+    /// TCP port; 0 lets the kernel choose (tests read the bound port back).
+    std::uint16_t port = 25;
+};
+
+struct listeners_settings {
+    /// SMTP relay/MX port: STARTTLS offered when TLS is configured.
+    listener_settings smtp{.enabled = true, .address = "127.0.0.1", .port = 25};
+    /// Message submission (RFC 6409): STARTTLS, AUTH required.
+    listener_settings submission{.enabled = true, .address = "127.0.0.1", .port = 587};
+    /// Submission over implicit TLS (RFC 8314); needs tls.cert_file and tls.key_file.
+    listener_settings smtps{.enabled = false, .address = "127.0.0.1", .port = 465};
+};
+
+enum class tls_version { v1_2, v1_3 };
+
+/// Client certificate policy (the server always sends its CA list from ca_file when asking).
+enum class client_cert_mode {
+    none,      ///< never ask
+    optional,  ///< ask; a missing certificate is fine, an invalid one fails the handshake
+    required,  ///< ask; no valid certificate, no connection
+};
+
+struct tls_settings {
+    /// PEM certificate chain, leaf first. Empty: no TLS at all (no STARTTLS, smtps not allowed).
+    std::filesystem::path cert_file;
+    /// PEM private key of the leaf certificate (keep it mode 0600).
+    std::filesystem::path key_file;
+    /// PEM CA certificates that client certificates must chain to. Needed unless client_cert is none.
+    std::filesystem::path ca_file;
+    /// Oldest protocol version accepted.
+    tls_version min_version = tls_version::v1_2;
+    /// TLS 1.2 cipher list, OpenSSL syntax (default: Mozilla "intermediate", ECDHE + AEAD only).
+    std::string ciphers =
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+    /// TLS 1.3 cipher suites, OpenSSL syntax.
+    std::string ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+    /// Key exchange groups, OpenSSL syntax, in preference order.
+    std::string groups = "X25519:P-256:P-384";
+    /// Whether to ask clients for a certificate.
+    client_cert_mode client_cert = client_cert_mode::none;
+    /// --check-config warns when the certificate expires within this many days (0: never warn).
+    unsigned expiry_warning_days = 30;
+};
+
+struct auth_settings {
+    /// passwd-file with the users (user@domain:{SCHEME}secret). Empty: no AUTH, no POP3/IMAP login.
+    std::filesystem::path passwd_file;
+    /// Allow password mechanisms (AUTH PLAIN/LOGIN, POP3 USER/PASS, IMAP LOGIN) without TLS.
+    /// Only for tests on loopback: it sends passwords in clear.
+    bool allow_plaintext_auth = false;
+    /// Delay before answering the first failed authentication of a connection; doubled on each
+    /// further failure (slows down password guessing).
+    std::chrono::milliseconds failure_delay_base{1000};
+    /// Upper bound of that delay.
+    std::chrono::milliseconds failure_delay_max{8000};
+};
+
+struct storage_settings {
+    /// Root of the mail store: <maildir_root>/<domain>/<user>/Maildir. Created on first delivery.
+    std::filesystem::path maildir_root = "/var/lib/refmaild/maildir";
+    /// Directory for server state other than mailboxes (outbound queue, UID lists, ...).
+    std::filesystem::path data_dir = "/var/lib/refmaild";
+    /// How a delivery batch is made durable: per_file (fdatasync each message, fsync each new/
+    /// once per batch) or syncfs (two syncfs(2) per batch; best on a dedicated file system).
+    store::sync_mode sync = store::sync_mode::per_file;
+    /// How long a delivery batch waits for more deliveries before committing (0: commit at once).
+    std::chrono::microseconds batch_delay{0};
+    /// Most deliveries committed in one batch.
+    std::size_t max_batch = 256;
+};
+
+/// What to do with a bare LF (no CR before it) in SMTP input.
+enum class bare_lf_policy {
+    reject,     ///< refuse the command or message (the defence against SMTP smuggling)
+    normalize,  ///< treat it as CRLF
+};
+
+struct smtp_settings {
+    /// Largest message accepted, in octets, announced in EHLO SIZE (RFC 1870).
+    std::uint64_t max_message_size = 25u << 20;
+    /// Most RCPT TO accepted per transaction (RFC 5321 4.5.3.1.8 asks for at least 100).
+    unsigned max_recipients = 100;
+    /// Longest command line, in octets including CRLF (RFC 5321 4.5.3.1.4: at least 512).
+    std::size_t max_line_length = 512;
+    /// Bare LF handling in commands and in DATA.
+    bare_lf_policy bare_lf = bare_lf_policy::reject;
+    /// Time allowed for each command line to arrive (RFC 5321 4.5.3.2.7: at least 5 minutes).
+    std::chrono::milliseconds command_timeout{std::chrono::minutes(5)};
+    /// Time allowed between two reads of DATA content (RFC 5321 4.5.3.2.5: 3 minutes).
+    std::chrono::milliseconds data_timeout{std::chrono::minutes(3)};
+};
+
+struct metrics_settings {
+    /// Whether to serve the Prometheus /metrics endpoint.
+    bool enabled = false;
+    /// Address of the admin HTTP listener (keep it on loopback or a management network).
+    std::string address = "127.0.0.1";
+    /// Port of the admin HTTP listener (0: kernel chooses).
+    std::uint16_t port = 9465;
+};
+
+enum class log_level { trace, debug, info, warn, error };
+
+struct log_settings {
+    /// Least severe level written.
+    log_level level = log_level::info;
+};
+
+struct refmaild_settings {
+    server_settings server;
+    listeners_settings listeners;
+    tls_settings tls;
+    auth_settings auth;
+    storage_settings store;
+    smtp_settings smtp;
+    /// Domains the server accepts mail for, besides the domains of the users in auth.passwd_file.
+    /// Lower case after loading.
+    std::vector<std::string> local_domains;
+    metrics_settings metrics;
+    log_settings log;
+};
+
+}  // namespace mailharness::refmaild::config
