@@ -295,6 +295,14 @@ TEST(pop3_response_parser, start_recovers_after_error) {
     EXPECT_TRUE(p.done());
 }
 
+TEST(pop3_response_parser, expectation_follows_the_command) {
+    EXPECT_EQ(pop3::expect_for(pop3::verb::retr, 1), expect::multi_line);
+    EXPECT_EQ(pop3::expect_for(pop3::verb::list, 1), expect::single_line);
+    pop3::command c;
+    ASSERT_FALSE(pop3::parse_command("UIDL", c));
+    EXPECT_EQ(pop3::expect_for(c), expect::multi_line);
+}
+
 TEST(pop3_status_line, parses_without_the_parser) {
     pop3::status_line s;
     ASSERT_FALSE(pop3::parse_status_line("-ERR [LOGIN-DELAY] wait", s));

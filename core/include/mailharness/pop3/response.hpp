@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "mailharness/line_framer.hpp"
+#include "mailharness/pop3/command.hpp"
 #include "mailharness/pop3/error.hpp"
 
 namespace mailharness::pop3 {
@@ -66,6 +67,12 @@ enum class expect {
     single_line,  ///< greeting, USER, PASS, STAT, LIST n, DELE, AUTH, ...
     multi_line,   ///< a "+OK" is followed by a dot-terminated body: RETR, TOP, CAPA, LIST, UIDL
 };
+
+/// The expectation for the reply to a command (see expects_multiline() in command.hpp).
+inline expect expect_for(verb v, std::size_t arg_count) noexcept {
+    return expects_multiline(v, arg_count) ? expect::multi_line : expect::single_line;
+}
+inline expect expect_for(const command& c) noexcept { return expect_for(c.verb, c.arg_count); }
 
 struct response_limits {
     /// Longest "+OK"/"-ERR" line, not counting CRLF (512 with CRLF, RFC 1939 section 3).
