@@ -434,7 +434,7 @@ result<cert_info> inspect_pem(std::string_view pem, std::chrono::system_clock::t
     info.not_before = to_time_point(X509_get0_notBefore(x.get()));
     info.not_after = to_time_point(X509_get0_notAfter(x.get()));
     auto left = std::chrono::duration_cast<std::chrono::seconds>(info.not_after - now).count();
-    info.days_left = left >= 0 ? left / 86400 : -((-left + 86399) / 86400);
+    info.days_left = left / 86400;  // truncated toward zero both ways
     info.expired = now > info.not_after;
     info.not_yet_valid = now < info.not_before;
 
@@ -479,6 +479,8 @@ std::string report(const cert_info& info) {
     std::string status;
     if (info.not_yet_valid) {
         status = "NOT YET VALID (starts " + format_time(info.not_before) + ")";
+    } else if (info.expired && info.days_left == 0) {
+        status = "EXPIRED less than a day ago";
     } else if (info.expired) {
         status = "EXPIRED " + std::to_string(-info.days_left) + " day" + (info.days_left == -1 ? "" : "s") + " ago";
     } else {

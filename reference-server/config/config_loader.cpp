@@ -742,7 +742,9 @@ std::vector<config_problem> check_config(const std::filesystem::path& file) {
             c.error("tls.cert_file", describe(s.tls.cert_file, info.error()));
         } else {
             if (info->expired) {
-                c.error("tls.cert_file", "certificate expired " + std::to_string(-info->days_left) + " days ago");
+                c.error("tls.cert_file", info->days_left == 0
+                                             ? std::string("certificate expired less than a day ago")
+                                             : "certificate expired " + std::to_string(-info->days_left) + " days ago");
             } else if (info->not_yet_valid) {
                 c.error("tls.cert_file", "certificate is not valid yet");
             } else if (s.tls.expiry_warning_days > 0 &&

@@ -191,7 +191,8 @@ void maildir_store::deliver_async(delivery_request request, delivery_handler on_
         std::lock_guard lock(mutex_);
         if (!stopping_) {
             queue_.push_back({std::move(request), std::move(on_done)});
-            if (queue_.size() == 1) wake_.notify_one();
+            // The committer waits for the first delivery, or (during batch_delay) for a full batch.
+            if (queue_.size() == 1 || queue_.size() >= settings_.max_batch) wake_.notify_one();
             return;
         }
     }

@@ -190,9 +190,12 @@ TEST(cert_tool, days_left_is_relative_to_now) {
     EXPECT_EQ(inspect_pem(pair->cert_pem, now + 24h * 10 + 1h)->days_left, 19);
     EXPECT_EQ(inspect_pem(pair->cert_pem, now + 24h * 30 - 1h)->days_left, 0);
     auto late = inspect_pem(pair->cert_pem, now + 24h * 30 + 1h);
-    EXPECT_EQ(late->days_left, -1);
+    EXPECT_EQ(late->days_left, 0);
     EXPECT_TRUE(late->expired);
-    EXPECT_TRUE(contains(report(*late), "EXPIRED 1 day ago")) << report(*late);
+    EXPECT_TRUE(contains(report(*late), "EXPIRED less than a day ago")) << report(*late);
+    auto later = inspect_pem(pair->cert_pem, now + 24h * 31 + 1h);
+    EXPECT_EQ(later->days_left, -1);
+    EXPECT_TRUE(contains(report(*later), "EXPIRED 1 day ago\n")) << report(*later);
 }
 
 TEST(cert_tool, ca_issues_server_and_client_certificates) {

@@ -68,7 +68,9 @@ TEST(maildir_store, delivery_lands_byte_identical_in_new) {
     temp_dir tmp;
     maildir_store store({.root = tmp.path / "mail", .hostname = "mx.example"});
     std::string header = "Received: from client by mx.example; Mon, 1 Jan 2024 00:00:00 +0000\r\n";
-    std::string body("Subject: hi\r\n\r\nbinary \0 bytes\xff\r\n.\r\nend\n", 42);
+    const char raw[] = "Subject: hi\r\n\r\nbinary \0 bytes\xff\r\n.\r\nend\n";
+    std::string body(raw, sizeof raw - 1);
+    ASSERT_EQ(body.size(), 39u);
     auto name = store.deliver(make_request("alice", "Example.COM", header, body));
     ASSERT_TRUE(name) << name.error().message();
 
@@ -257,6 +259,23 @@ TEST(maildir_store, batch_delay_gathers_deliveries) {
     // Queuing 40 requests takes far less than 300 ms; allow one split for a slow machine.
     EXPECT_LE(after.batches - before.batches, 2u);
     EXPECT_EQ(after.dir_syncs - before.dir_syncs, after.batches - before.batches);
+}
+
+TEST(maildir_store, a_full_batch_does_not_wait_for_the_delay) {
+    temp_dir tmp;
+    maildir_store store({.root = tmp.path, .max_batch = 10, .batch_delay = std::chrono::seconds(5)});
+    auto start = std::chrono::steady_clock::now();
+    std::latch done(10);
+    for (int i = 0; i < 10; ++i) {
+        store.deliver_async(make_request("a", "x.org", "", std::to_string(i)), [&](std::error_code ec, std::string) {
+            EXPECT_FALSE(ec);
+            done.count_down();
+        });
+    }
+    done.wait();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+    EXPECT_EQ(store.stats().batches, 1u);
+    EXPECT_EQ(store.stats().largest_batch, 10u);
 }
 
 TEST(maildir_store, syncfs_mode_uses_two_syncs_per_batch) {

@@ -125,7 +125,8 @@ struct cert_info {
     std::vector<std::string> ip_addresses;  ///< subjectAltName IP entries, printed (inet_ntop)
     std::chrono::system_clock::time_point not_before;
     std::chrono::system_clock::time_point not_after;
-    /// Whole days from `now` to notAfter, rounded down: 0 on the last day, negative once expired.
+    /// Whole days from `now` to notAfter, truncated toward zero: 0 on the last day; once expired,
+    /// minus the whole days since expiry (so 0 during the first day after: check `expired`).
     long long days_left = 0;
     bool expired = false;        ///< now > notAfter
     bool not_yet_valid = false;  ///< now < notBefore
@@ -147,7 +148,8 @@ result<cert_info> check(const std::filesystem::path& file,
                         std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 /// Multi-line, human-readable summary of `info`, one "label: value" per line, ending in '\n'.
-/// The status line says "valid, N days left", "EXPIRED N days ago" or "NOT YET VALID".
+/// The status line says "valid, N days left", "EXPIRED N days ago" (or "less than a day ago") or
+/// "NOT YET VALID".
 std::string report(const cert_info& info);
 
 /// Checks that the private key in `key_file` belongs to the certificate in `cert_file`.
