@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "mailharness/sasl/credentials.hpp"
@@ -43,6 +44,7 @@ struct server_limits {
 
 struct server_options {
     /// Domain part of the CRAM-MD5 challenge "<random.timestamp@hostname>" (RFC 2195 section 2).
+    /// Used as given: a configuration checker should make sure it is a domain name.
     std::string hostname = "localhost";
     /// Input bounds.
     server_limits limits;
@@ -55,7 +57,9 @@ struct server_options {
     std::optional<channel_binding> binding;
     /// Key for the salts of users without stored SCRAM credentials (plaintext or unknown): the salt
     /// is a keyed hash of the user name, so it is stable per user and unknown users cannot be told
-    /// from known ones. Empty: a random key made once per process.
+    /// from known ones by the messages. (Timing differs: a plaintext secret costs one PBKDF2 run
+    /// per exchange, stored credentials and unknown users none.) Empty: a random key made once per
+    /// process, so salts change on restart; set it to keep them stable.
     std::string salt_key;
     /// Test seam: returns the server's nonce part. For SCRAM it is appended to the client nonce and
     /// must be printable ASCII without ',' (RFC 5802 section 7); for CRAM-MD5 it is the random part
@@ -79,10 +83,9 @@ struct step_result {
     /// Raw octets (the caller base64-encodes them):
     ///  - challenge: the challenge, possibly empty ("334 " / "+ ").
     ///  - success: SCRAM's server-final-message "v=..." (RFC 4422 section 3.6 "additional data
-    ///    with success"). SMTP (RFC 4954 section 4) and POP3 (RFC 5034 section 4) cannot carry it in
-    ///    the success reply: send it as one more challenge, expect an empty response, then reply
-    ///    success. IMAP may send it in the tagged OK's response code only with SASL-IR-aware
-    ///    clients; the same extra challenge works everywhere.
+    ///    with success"). A protocol whose success reply cannot carry data (SMTP 235, see
+    ///    RFC 4954 section 4) sends it as one more challenge, expects an empty response, then
+    ///    replies success.
     ///  - failure: for SCRAM, a server-error "e=..." (RFC 5802 section 7) that the server may send
     ///    as a last challenge before the failure reply, or drop. Empty for the others.
     std::string data;
