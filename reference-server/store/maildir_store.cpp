@@ -325,23 +325,32 @@ void maildir_store::run() {
                 continue;
             }
 
-            timeval tv{};
-            ::gettimeofday(&tv, nullptr);
-            std::uint64_t seq = stats.seq.fetch_add(1, std::memory_order_relaxed);
+            // A name clash (same pid, usec and sequence after a pid wrap-around) is retried with the
+            // next sequence number rather than failed.
             std::size_t size = req.header.size() + req.body->size();
-            char prefix[96];
-            std::snprintf(prefix, sizeof prefix, "%lld.M%06ldP%ldQ%llu.", static_cast<long long>(tv.tv_sec),
-                          static_cast<long>(tv.tv_usec), static_cast<long>(::getpid()),
-                          static_cast<unsigned long long>(seq));
-            w.name = prefix + host_ + ",S=" + std::to_string(size);
-
-            w.fd = unique_fd(::openat(w.dirs->tmp.get(), w.name.c_str(),
-                                      O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+            for (int attempt = 0; attempt < 3 && !w.fd; ++attempt) {
+                timeval tv{};
+                ::gettimeofday(&tv, nullptr);
+                std::uint64_t seq = stats.seq.fetch_add(1, std::memory_order_relaxed);
+                char prefix[96];
+                std::snprintf(prefix, sizeof prefix, "%lld.M%06ldP%ldQ%llu.", static_cast<long long>(tv.tv_sec),
+                              static_cast<long>(tv.tv_usec), static_cast<long>(::getpid()),
+                              static_cast<unsigned long long>(seq));
+                w.name = prefix + host_ + ",S=" + std::to_string(size);
+                w.fd = unique_fd(::openat(w.dirs->tmp.get(), w.name.c_str(),
+                                          O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+                if (!w.fd && errno != EEXIST) break;
+            }
             if (!w.fd) {
                 w.ec = last_error();
                 continue;
             }
             w.ec = write_all(w.fd.get(), req.header, *req.body);
+            // Start write-back now, so the per-file syncs below find the data of the whole batch
+            // already on its way to the disk instead of writing it out one file at a time.
+            if (!w.ec && settings_.sync == sync_mode::per_file) {
+                ::sync_file_range(w.fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+            }
         }
 
         // 2. Make the data durable.

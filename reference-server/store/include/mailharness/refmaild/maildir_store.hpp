@@ -62,7 +62,8 @@ struct mailbox_id {
 
 /// How a batch is made durable.
 enum class sync_mode {
-    /// fdatasync(2) each message file, then fsync(2) each touched new/ directory once per batch.
+    /// Start write-back of every message file of the batch (sync_file_range), fdatasync(2) each,
+    /// then fsync(2) each touched new/ directory once per batch.
     per_file,
     /// One syncfs(2) for the data of the whole batch, renames, then one more syncfs(2) for the
     /// directory entries. Two system calls per batch whatever its size, but they also flush
