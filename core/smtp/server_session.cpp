@@ -317,10 +317,13 @@ action server_session::do_bdat(const command& cmd, std::string& out) {
     // after it (RFC 3030 3: reply only after the whole chunk).
     bdat_size_ = cmd.bdat_size;
     bdat_last_ = cmd.bdat_last;
-    if (phase_ != phase::rcpt) {
-        bdat_failed_ = true;
-    } else if (!in_bdat_) {
+    if (phase_ != phase::rcpt) return action::read_bdat;  // refused in on_bdat_chunk()
+    if (!in_bdat_) {
         in_bdat_ = true;
+        message_.clear();
+    }
+    if (settings_.max_message_size && message_.size() + cmd.bdat_size > settings_.max_message_size) {
+        bdat_failed_ = true;
         message_.clear();
     }
     return action::read_bdat;

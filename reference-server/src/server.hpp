@@ -51,8 +51,9 @@ public:
     /// The server's metrics (Prometheus text exposition via metrics_text()).
     std::string metrics_text() const;
 
+    struct impl;  ///< implementation detail (server.cpp)
+
 private:
-    struct impl;
     std::unique_ptr<impl> impl_;
 };
 

@@ -124,6 +124,10 @@ public:
     std::string received_header(std::string_view id, std::chrono::system_clock::time_point when) const;
 
     std::uint64_t bdat_size() const noexcept { return bdat_size_; }
+    /// True when the coming BDAT chunk will be refused anyway (no transaction, or the message
+    /// would exceed the size limit): the network layer reads and drops it instead of storing it,
+    /// and passes an empty chunk to on_bdat_chunk().
+    bool bdat_discard() const noexcept { return bdat_failed_ || phase_ != phase::rcpt; }
     /// Delay the network layer waits before writing `out` (after a failed AUTH; grows per failure).
     std::chrono::milliseconds reply_delay() const noexcept { return reply_delay_; }
     const std::string& authenticated_user() const noexcept { return auth_user_; }
