@@ -1,0 +1,218 @@
+// refmaild over real loopback sockets: the server object on port 0, a blocking client here.
+#include "server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+namespace fs = std::filesystem;
+using namespace mailharness::refmaild;
+
+namespace {
+
+class client {
+public:
+    explicit client(std::uint16_t port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect");
+    }
+    ~client() { ::close(fd_); }
+    void send(std::string_view s) {
+        while (!s.empty()) {
+            ssize_t n = ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
+            if (n <= 0) return;
+            s.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+    // One complete reply (all lines up to "ddd "), or "" on EOF/timeout.
+    std::string reply() {
+        std::string r;
+        for (;;) {
+            auto nl = buf_.find("\r\n");
+            if (nl != std::string::npos) {
+                std::string line = buf_.substr(0, nl + 2);
+                buf_.erase(0, nl + 2);
+                r += line;
+                if (line.size() >= 4 && line[3] == ' ') return r;
+                continue;
+            }
+            char tmp[4096];
+            ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+            if (n <= 0) return r;
+            buf_.append(tmp, static_cast<std::size_t>(n));
+        }
+    }
+    std::string code() { return reply().substr(0, 3); }
+    bool closed() {
+        char c;
+        return ::recv(fd_, &c, 1, 0) == 0;
+    }
+
+private:
+    int fd_;
+    std::string buf_;
+};
+
+class refmaild_server : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::random_device rd;
+        dir_ = fs::temp_directory_path() / ("refmaild-test-" + std::to_string(rd()));
+        fs::create_directories(dir_);
+        std::ofstream(dir_ / "passwd") << "alice@example.test:{PLAIN}wonderland\nbob@example.test:{PLAIN}builder\n";
+        config::refmaild_settings s;
+        s.server.hostname = "mx.example.test";
+        s.server.io_threads = 2;
+        s.listeners.smtp = {.enabled = true, .address = "127.0.0.1", .port = 0};
+        s.listeners.submission = {.enabled = true, .address = "127.0.0.1", .port = 0};
+        s.listeners.smtps.enabled = false;
+        s.auth.passwd_file = dir_ / "passwd";
+        s.auth.allow_plaintext_auth = true;
+        s.auth.failure_delay_base = std::chrono::milliseconds(10);
+        s.auth.failure_delay_max = std::chrono::milliseconds(40);
+        s.store.maildir_root = dir_ / "maildir";
+        s.store.data_dir = dir_ / "data";
+        s.metrics.enabled = true;
+        s.metrics.port = 0;
+        srv_ = std::make_unique<server>(s);
+        srv_->start();
+        smtp_ = srv_->ports().at("smtp");
+        submission_ = srv_->ports().at("submission");
+    }
+    void TearDown() override {
+        srv_->stop();
+        srv_->wait();
+        srv_.reset();
+        fs::remove_all(dir_);
+    }
+    std::vector<std::string> stored(const std::string& user) {
+        std::vector<std::string> r;
+        auto d = dir_ / "maildir" / "example.test" / user / "Maildir" / "new";
+        if (!fs::exists(d)) return r;
+        for (auto& e : fs::directory_iterator(d)) {
+            std::ifstream f(e.path(), std::ios::binary);
+            r.emplace_back(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        }
+        return r;
+    }
+    static std::string after_received(const std::string& m) {
+        // The Received: header is first and folded with TABs.
+        std::size_t pos = 0;
+        do {
+            pos = m.find("\r\n", pos) + 2;
+        } while (pos < m.size() && (m[pos] == '\t' || m[pos] == ' '));
+        return m.substr(pos);
+    }
+
+    fs::path dir_;
+    std::unique_ptr<server> srv_;
+    std::uint16_t smtp_ = 0, submission_ = 0;
+};
+
+TEST_F(refmaild_server, delivers_byte_identical_after_received_header) {
+    client c(smtp_);
+    EXPECT_EQ(c.code(), "220");
+    c.send("EHLO client.test\r\n");
+    std::string ehlo = c.reply();
+    EXPECT_NE(ehlo.find("PIPELINING"), std::string::npos);
+    EXPECT_EQ(ehlo.find("STARTTLS"), std::string::npos);  // no certificate configured
+    c.send("MAIL FROM:<sender@remote.test>\r\n");
+    EXPECT_EQ(c.code(), "250");
+    c.send("RCPT TO:<alice@example.test>\r\n");
+    EXPECT_EQ(c.code(), "250");
+    c.send("RCPT TO:<nobody@example.test>\r\n");
+    EXPECT_EQ(c.reply().substr(0, 9), "550 5.1.1");
+    c.send("RCPT TO:<victim@elsewhere.test>\r\n");
+    EXPECT_EQ(c.reply().substr(0, 9), "554 5.7.1");
+    c.send("DATA\r\n");
+    EXPECT_EQ(c.code(), "354");
+    std::string msg = "Subject: test\r\nX-Bin: \x01\x7f\xff\r\n\r\n..leading dot\r\nline\r\n";
+    c.send(msg.substr(0, 20));
+    c.send(msg.substr(20) + ".\r\n");
+    EXPECT_EQ(c.code(), "250");
+    auto m = stored("alice");
+    ASSERT_EQ(m.size(), 1u);
+    EXPECT_EQ(m[0].rfind("Received: from client.test ([127.0.0.1])", 0), 0u) << m[0];
+    EXPECT_EQ(after_received(m[0]), "Subject: test\r\nX-Bin: \x01\x7f\xff\r\n\r\n.leading dot\r\nline\r\n");
+    c.send("QUIT\r\n");
+    EXPECT_EQ(c.code(), "221");
+}
+
+TEST_F(refmaild_server, pipelined_commands_get_replies_in_order) {
+    client c(smtp_);
+    c.reply();
+    c.send("EHLO p.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<bob@example.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\n");
+    EXPECT_EQ(c.code(), "250");
+    EXPECT_EQ(c.code(), "250");
+    EXPECT_EQ(c.code(), "250");
+    EXPECT_EQ(c.code(), "550");
+    EXPECT_EQ(c.code(), "354");
+    c.send("hi\r\n.\r\nRSET\r\nQUIT\r\n");
+    EXPECT_EQ(c.code(), "250");
+    EXPECT_EQ(c.code(), "250");
+    EXPECT_EQ(c.code(), "221");
+    EXPECT_EQ(stored("bob").size(), 1u);
+}
+
+TEST_F(refmaild_server, smuggling_is_refused_and_nothing_delivered) {
+    client c(smtp_);
+    c.reply();
+    c.send("EHLO s.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
+    for (int i = 0; i < 3; ++i) c.reply();
+    EXPECT_EQ(c.code(), "354");
+    c.send("Subject: a\r\n\r\nx\n.\nMAIL FROM:<evil@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nsmuggled\r\n.\r\n");
+    EXPECT_EQ(c.reply().substr(0, 9), "550 5.6.0");
+    c.send("NOOP\r\n");
+    EXPECT_EQ(c.code(), "250");
+    EXPECT_TRUE(stored("bob").empty());
+    EXPECT_TRUE(stored("alice").empty());
+}
+
+TEST_F(refmaild_server, long_command_line_closes_connection) {
+    client c(smtp_);
+    c.reply();
+    c.send("EHLO " + std::string(600, 'a') + "\r\n");
+    EXPECT_EQ(c.reply().substr(0, 9), "500 5.5.2");
+    EXPECT_TRUE(c.closed());
+}
+
+TEST_F(refmaild_server, submission_needs_auth_and_bdat_works) {
+    client c(submission_);
+    c.reply();
+    c.send("EHLO sub.test\r\n");
+    c.reply();
+    c.send("MAIL FROM:<alice@example.test>\r\n");
+    EXPECT_EQ(c.reply().substr(0, 9), "530 5.7.0");
+    c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==\r\n");  // wrong password
+    EXPECT_EQ(c.code(), "535");
+    c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB3b25kZXJsYW5k\r\n");
+    EXPECT_EQ(c.code(), "235");
+    c.send("MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nBDAT 7\r\nHello\r\nBDAT 0 LAST\r\n");
+    EXPECT_EQ(c.code(), "250");
+    EXPECT_EQ(c.code(), "250");
+    EXPECT_EQ(c.code(), "250");
+    EXPECT_EQ(c.code(), "250");
+    auto m = stored("bob");
+    ASSERT_EQ(m.size(), 1u);
+    EXPECT_EQ(after_received(m[0]), "Hello\r\n");
+    EXPECT_NE(m[0].find("with ESMTPA"), std::string::npos);
+    auto text = srv_->metrics_text();
+    EXPECT_NE(text.find("refmaild_messages_accepted_total 1"), std::string::npos);
+    EXPECT_NE(text.find("refmaild_auth_total{result=\"failure\"} 1"), std::string::npos);
+}
+
+}  // namespace
