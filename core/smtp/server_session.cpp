@@ -243,6 +243,10 @@ action server_session::do_mail(const command& cmd, std::string& out) {
         say(out, 501, es(5, 1, 7), "Error: bad sender address");
         return action::read_command;
     }
+    if (!hooks_.check_sender(cmd.address)) {
+        say(out, 550, es(5, 7, 1), "Error: sender refused by policy");
+        return action::read_command;
+    }
     env_.reverse_path = cmd.address.mailbox();
     env_.smtputf8 = smtputf8;
     env_.body_8bit = body_8bit;
@@ -278,6 +282,7 @@ action server_session::do_rcpt(const command& cmd, std::string& out) {
         case rcpt_verdict::unknown_user: say(out, 550, es(5, 1, 1), "Error: no such user here"); break;
         case rcpt_verdict::relay_denied: say(out, 554, es(5, 7, 1), "Error: relay access denied"); break;
         case rcpt_verdict::temp_failure: say(out, 451, es(4, 3, 0), "Error: try again later"); break;
+        case rcpt_verdict::refused: say(out, 550, es(5, 7, 1), "Error: recipient refused by policy"); break;
     }
     return action::read_command;
 }

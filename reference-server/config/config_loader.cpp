@@ -399,6 +399,10 @@ const schema_node& schema() {
             r.string_list(n, s.local_domains);
             for (auto& d : s.local_domains) d = lower_ascii(d);
         }),
+        section("policy", {
+            leaf("kill_file", [](R r, N n, S s) { r.path(n, s.policy.kill_file); }),
+            leaf("long_line_ban", [](R r, N n, S s) { r.duration(n, s.policy.long_line_ban); }),
+        }),
         section("metrics", {
             leaf("enabled", [](R r, N n, S s) { r.boolean(n, s.metrics.enabled); }),
             leaf("address", [](R r, N n, S s) { r.text(n, s.metrics.address); }),

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "mailharness/line_framer.hpp"
+#include "mailharness/refmaild/access_list.hpp"
+#include "mailharness/refmaild/ban_list.hpp"
 #include "mailharness/refmaild/cert_tool.hpp"
 #include "mailharness/refmaild/maildir_store.hpp"
 #include "mailharness/refmaild/passwd_file.hpp"
@@ -113,6 +115,7 @@ struct metric_counters {
     std::atomic<std::uint64_t> auth_success{0}, auth_failure{0};
     std::atomic<std::uint64_t> tls_handshakes{0}, tls_failures{0};
     std::atomic<std::uint64_t> long_lines{0};
+    std::atomic<std::uint64_t> refused_connections{0};
     std::atomic<long long> cert_days_left{0};
     std::atomic<bool> has_cert{false};
     latency_histogram delivery_latency;
@@ -203,8 +206,10 @@ struct server::impl {
     std::string id_prefix;
     std::atomic<std::uint64_t> next_session{1};
 
-    mutable std::mutex mutex;  // guards tls_ctx, users, local_domains
+    mutable std::mutex mutex;  // guards tls_ctx, users, local_domains, kill
     std::shared_ptr<ssl::context> tls_ctx;
+    std::shared_ptr<const policy::access_list> kill = std::make_shared<policy::access_list>();
+    policy::ban_list bans{settings.store.data_dir.empty() ? std::filesystem::path() : settings.store.data_dir / "bans"};
     std::shared_ptr<const users::user_db> users;
     std::shared_ptr<const std::set<std::string>> local_domains;
 
@@ -226,6 +231,25 @@ struct server::impl {
         std::lock_guard lock(mutex);
         return tls_ctx;
     }
+    std::shared_ptr<const policy::access_list> kill_list() const {
+        std::lock_guard lock(mutex);
+        return kill;
+    }
+
+    void load_kill_file() {
+        auto l = std::make_shared<policy::access_list>();
+        if (!settings.policy.kill_file.empty()) {
+            std::vector<policy::list_problem> problems;
+            *l = policy::access_list::load(settings.policy.kill_file, &problems);
+            for (auto& p : problems) {
+                log(config::log_level::warn, "event=kill_file_problem file=" + settings.policy.kill_file.string() +
+                                                 " line=" + std::to_string(p.line) + " " + p.message);
+            }
+        }
+        std::lock_guard lock(mutex);
+        kill = std::move(l);
+    }
+
     std::pair<std::shared_ptr<const users::user_db>, std::shared_ptr<const std::set<std::string>>> user_snapshot() const {
         std::lock_guard lock(mutex);
         return {users, local_domains};
@@ -304,11 +328,19 @@ public:
         auto [db, domains] = srv.user_snapshot();
         db_ = std::move(db);
         domains_ = std::move(domains);
+        kill_ = srv.kill_list();
         if (db_) creds_.emplace(db_);
+    }
+
+    bool check_sender(const smtp::path& p) override {
+        return p.is_null() || !kill_->matches_address(p.unquoted_local_part() + "@" + p.lowercase_domain());
     }
 
     smtp::rcpt_verdict check_recipient(const smtp::path& p, std::string_view user, std::string& canonical) override {
         (void)user;
+        if (!p.has(smtp::postmaster) && kill_->matches_address(p.unquoted_local_part() + "@" + p.lowercase_domain())) {
+            return smtp::rcpt_verdict::refused;
+        }
         if (p.has(smtp::postmaster)) {
             // RFC 5321 4.5.1: <Postmaster> must be accepted; it goes to postmaster of the first
             // local domain that has one.
@@ -350,6 +382,7 @@ private:
     server::impl& srv_;
     std::shared_ptr<const users::user_db> db_;
     std::shared_ptr<const std::set<std::string>> domains_;
+    std::shared_ptr<const policy::access_list> kill_;
     std::optional<credentials_adapter> creds_;
 };
 
@@ -516,6 +549,14 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
     } guard{metrics, conn};
 
     log(config::log_level::info, tag + " event=connect");
+    if (bans.banned(ip) || kill_list()->matches_ip(ip)) {
+        // Refused before any TLS or greeting (RFC 5321 3.1: 554 instead of 220).
+        metrics.refused_connections++;
+        log(config::log_level::info, tag + " event=refused reason=" + (bans.banned(ip) ? "banned" : "kill_file"));
+        conn->set_deadline(std::chrono::seconds(10));
+        co_await conn->write("554 5.7.1 " + settings.server.hostname + " access denied\r\n", ec);
+        co_return;
+    }
     conn->set_deadline(smtp_cfg.command_timeout);
     asio::co_spawn(conn->socket().get_executor(), [conn]() -> awaitable<void> { co_await conn->watch(); },
                    asio::detached);
@@ -585,6 +626,13 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
                 metrics.long_lines++;
                 log(config::log_level::info, tag + " event=line_too_long length=" + std::to_string(framer.length_seen()));
                 a = session.on_line_too_long(framer.length_seen(), out);
+                if (settings.policy.long_line_ban.count() > 0) {
+                    auto secs = std::chrono::duration_cast<std::chrono::seconds>(settings.policy.long_line_ban);
+                    if (auto bec = bans.ban(ip, std::max(secs, std::chrono::seconds(1)))) {
+                        log(config::log_level::error, tag + " event=ban_save_failed error=\"" + bec.message() + "\"");
+                    }
+                    log(config::log_level::info, tag + " event=banned seconds=" + std::to_string(secs.count()));
+                }
             } else if (!framer.has_line()) {
                 continue;
             } else {
@@ -757,7 +805,8 @@ std::string server::impl::metrics_text() const {
     o << "# HELP refmaild_tls_handshakes_total TLS handshakes, by result.\n# TYPE refmaild_tls_handshakes_total counter\n"
       << "refmaild_tls_handshakes_total{result=\"success\"} " << m.tls_handshakes << '\n'
       << "refmaild_tls_handshakes_total{result=\"failure\"} " << m.tls_failures << '\n';
-    counter("refmaild_long_lines_total", "Command lines over the length limit.", m.long_lines);
+    counter("refmaild_long_lines_total", "Command lines over the length limit (each bans the client IP).", m.long_lines);
+    counter("refmaild_refused_connections_total", "Connections refused at connect (banned or in the kill file).", m.refused_connections);
     o << "# HELP refmaild_delivery_latency_seconds Time from end of data to durable storage.\n"
          "# TYPE refmaild_delivery_latency_seconds histogram\n";
     std::uint64_t cumulative = 0;
@@ -827,6 +876,13 @@ server::server(config::refmaild_settings settings) : impl_(std::make_unique<impl
     log_threshold = impl_->settings.log.level;
     impl_->load_users();
     impl_->load_tls();
+    impl_->load_kill_file();
+    if (!impl_->settings.store.data_dir.empty()) {
+        std::error_code dec;
+        std::filesystem::create_directories(impl_->settings.store.data_dir, dec);
+        if (dec) throw std::runtime_error("store.data_dir " + impl_->settings.store.data_dir.string() + ": " + dec.message());
+    }
+    if (auto ec = impl_->bans.load()) log(config::log_level::warn, "event=bans_load_failed error=\"" + ec.message() + "\"");
     const auto& st = impl_->settings.store;
     impl_->store = std::make_unique<store::maildir_store>(store::store_settings{
         .root = st.maildir_root,
@@ -902,6 +958,7 @@ bool server::reload() {
     try {
         impl_->load_tls();
         impl_->load_users();
+        impl_->load_kill_file();
         log(config::log_level::info, "event=reloaded");
         return true;
     } catch (const std::exception& e) {

@@ -88,7 +88,17 @@ protected:
         s.store.data_dir = dir_ / "data";
         s.metrics.enabled = true;
         s.metrics.port = 0;
-        srv_ = std::make_unique<server>(s);
+        std::ofstream(dir_ / "kill") << "evil.example\nmallory@example.test\n";
+        s.policy.kill_file = dir_ / "kill";
+        settings_ = s;
+        restart();
+    }
+    void restart() {
+        if (srv_) {
+            srv_->stop();
+            srv_->wait();
+        }
+        srv_ = std::make_unique<server>(settings_);
         srv_->start();
         smtp_ = srv_->ports().at("smtp");
         submission_ = srv_->ports().at("submission");
@@ -119,6 +129,7 @@ protected:
     }
 
     fs::path dir_;
+    config::refmaild_settings settings_;
     std::unique_ptr<server> srv_;
     std::uint16_t smtp_ = 0, submission_ = 0;
 };
@@ -188,6 +199,43 @@ TEST_F(refmaild_server, long_command_line_closes_connection) {
     c.send("EHLO " + std::string(600, 'a') + "\r\n");
     EXPECT_EQ(c.reply().substr(0, 9), "500 5.5.2");
     EXPECT_TRUE(c.closed());
+}
+
+TEST_F(refmaild_server, long_line_bans_the_ip_across_restart) {
+    {
+        client c(smtp_);
+        c.reply();
+        c.send("NOOP " + std::string(600, 'x') + "\r\n");
+        EXPECT_EQ(c.reply().substr(0, 9), "500 5.5.2");
+    }
+    {
+        client c(smtp_);
+        EXPECT_EQ(c.reply().substr(0, 9), "554 5.7.1");
+        EXPECT_TRUE(c.closed());
+    }
+    restart();
+    client c(smtp_);
+    EXPECT_EQ(c.reply().substr(0, 9), "554 5.7.1");
+    EXPECT_NE(srv_->metrics_text().find("refmaild_refused_connections_total 1"), std::string::npos);
+}
+
+TEST_F(refmaild_server, kill_file_refuses_senders_recipients_and_ips) {
+    {
+        client c(smtp_);
+        c.reply();
+        c.send("EHLO k.test\r\nMAIL FROM:<someone@EVIL.example>\r\nMAIL FROM:<ok@remote.test>\r\n"
+               "RCPT TO:<mallory@example.test>\r\nRCPT TO:<alice@example.test>\r\n");
+        c.reply();
+        EXPECT_EQ(c.reply().substr(0, 9), "550 5.7.1");
+        EXPECT_EQ(c.code(), "250");
+        EXPECT_EQ(c.reply().substr(0, 9), "550 5.7.1");
+        EXPECT_EQ(c.code(), "250");
+    }
+    // SIGHUP-style reload picks up a new kill file entry for the client's own IP.
+    std::ofstream(dir_ / "kill", std::ios::app) << "127.0.0.0/8\n";
+    ASSERT_TRUE(srv_->reload());
+    client c(smtp_);
+    EXPECT_EQ(c.reply().substr(0, 9), "554 5.7.1");
 }
 
 TEST_F(refmaild_server, submission_needs_auth_and_bdat_works) {

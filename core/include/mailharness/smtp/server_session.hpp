@@ -45,6 +45,7 @@ enum class rcpt_verdict {
     unknown_user,  ///< 550 5.1.1: local domain, no such user
     relay_denied,  ///< 554 5.7.1: not local and this client may not relay
     temp_failure,  ///< 451 4.3.0
+    refused,       ///< 550 5.7.1: refused by policy (e.g. listed in the kill file)
 };
 
 /// The server's policy and credentials, supplied by the program that runs the session.
@@ -55,6 +56,11 @@ public:
     /// On accept, sets `canonical` to the mailbox the message goes to (e.g. "user@domain").
     virtual rcpt_verdict check_recipient(const path& forward_path, std::string_view authenticated_user,
                                          std::string& canonical) = 0;
+    /// Decides the envelope sender. False refuses it with 550 5.7.1. Default: accept.
+    virtual bool check_sender(const path& reverse_path) {
+        (void)reverse_path;
+        return true;
+    }
     /// Credentials for AUTH. nullptr disables AUTH.
     virtual sasl::credential_lookup* credentials() = 0;
     /// An AUTH attempt from `peer` failed. Returns how long to wait before answering (the server

@@ -133,6 +133,17 @@ struct smtp_settings {
     std::chrono::milliseconds data_timeout{std::chrono::minutes(3)};
 };
 
+/// Anti-abuse lists and bans (see reference-server/policy/).
+struct policy_settings {
+    /// Kill file: IPs, CIDRs, domains, user@domain and wildcard entries that are refused (an IP at
+    /// connect with 554, a sender or recipient with 550 5.7.1). Empty: none. Reloaded on SIGHUP.
+    std::filesystem::path kill_file;
+    /// How long a client IP is banned after sending a command line over smtp.max_line_length.
+    /// Banned IPs get 554 at connect; bans are kept in <store.data_dir>/bans across restarts.
+    /// 0 disables the ban (the connection is still closed).
+    std::chrono::milliseconds long_line_ban{std::chrono::hours(1)};
+};
+
 struct metrics_settings {
     /// Whether to serve the Prometheus /metrics endpoint.
     bool enabled = false;
@@ -159,6 +170,7 @@ struct refmaild_settings {
     /// Domains the server accepts mail for, besides the domains of the users in auth.passwd_file.
     /// Lower case after loading.
     std::vector<std::string> local_domains;
+    policy_settings policy;
     metrics_settings metrics;
     log_settings log;
 };
