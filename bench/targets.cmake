@@ -1,2 +1,5 @@
 add_executable(core_bench core_bench.cpp)
 target_link_libraries(core_bench PRIVATE mh::smtp mh::pop3 benchmark::benchmark)
+
+add_executable(stats_bench stats_bench.cpp)
+target_link_libraries(stats_bench PRIVATE mh::stats benchmark::benchmark)

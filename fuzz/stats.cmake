@@ -1,0 +1,2 @@
+# Latency statistics: the histogram JSON deserializer.
+mh_fuzz_target(stats_json LIBS mh::stats)
