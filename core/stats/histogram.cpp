@@ -70,8 +70,12 @@ std::error_code validate(const histogram_settings& s) noexcept {
     if (s.lowest_discernible < 1) return errc::bad_settings;
     if (s.significant_digits < 1 || s.significant_digits > 5) return errc::bad_settings;
     if (s.highest_trackable / 2 < s.lowest_discernible) return errc::bad_settings;
-    // Every index must have a representable highest value: keep H clear of the top bit.
+    // Every index must have a representable highest value: keep H clear of the top bits.
     if (s.highest_trackable > (UINT64_MAX >> 2)) return errc::bad_settings;
+    // The first bucket's mask (unit << sub-bucket bits) must fit in 63 bits, as HdrHistogram
+    // demands, or the bucket arithmetic shifts past the word.
+    const layout l = make_layout(s);
+    if (l.unit_magnitude + l.sub_half_magnitude + 1 > 62) return errc::bad_settings;
     return {};
 }
 

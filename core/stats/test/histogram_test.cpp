@@ -41,6 +41,11 @@ TEST(histogram_settings, validation) {
     EXPECT_EQ(validate({.significant_digits = 6}), errc::bad_settings);
     EXPECT_FALSE(validate({.significant_digits = 5}));
     EXPECT_EQ(validate({.highest_trackable = UINT64_MAX}), errc::bad_settings);
+    EXPECT_FALSE(validate({.highest_trackable = (1ull << 62) - 1, .significant_digits = 5}));
+    // A unit so large that unit << sub-bucket bits leaves the word.
+    EXPECT_EQ(validate({.lowest_discernible = 1ull << 60, .highest_trackable = 1ull << 61}), errc::bad_settings);
+    EXPECT_EQ(validate({.lowest_discernible = 1ull << 55, .highest_trackable = 1ull << 61}), errc::bad_settings);
+    EXPECT_FALSE(validate({.lowest_discernible = 1ull << 54, .highest_trackable = 1ull << 61}));
     EXPECT_THROW(histogram({.lowest_discernible = 0}), std::invalid_argument);
     EXPECT_EQ(make_error_code(errc::bad_index).category().name(), std::string("mailharness.stats"));
 }
@@ -90,6 +95,8 @@ TEST(histogram_layout, relative_error_at_most_one_percent_over_whole_range) {
     prove_error_bound({.lowest_discernible = 1, .highest_trackable = 3'600'000'000, .significant_digits = 3});
     prove_error_bound({.lowest_discernible = 1000, .highest_trackable = 60'000'000'000, .significant_digits = 2});
     prove_error_bound({.lowest_discernible = 7, .highest_trackable = 15, .significant_digits = 1});
+    prove_error_bound({.lowest_discernible = 1, .highest_trackable = (1ull << 62) - 1, .significant_digits = 2});
+    prove_error_bound({.lowest_discernible = 1ull << 54, .highest_trackable = (1ull << 62) - 1, .significant_digits = 2});
 }
 
 TEST(histogram_layout, every_small_value_and_random_large_values_within_one_percent) {

@@ -33,8 +33,9 @@ namespace mailharness::stats {
 /// bad input, except the histogram constructor on invalid settings (a programming error; check
 /// them first with validate() when they come from a user).
 enum class errc {
-    /// lowest_discernible is 0, highest_trackable < 2 * lowest_discernible, or
-    /// significant_digits is outside 1..5.
+    /// lowest_discernible is 0, highest_trackable < 2 * lowest_discernible or >= 2^62,
+    /// significant_digits is outside 1..5, or lowest_discernible * 10^significant_digits is too
+    /// large for the bucket arithmetic (beyond about 2^61).
     bad_settings = 1,
     /// merge() of histograms with different settings (different bucket layouts).
     incompatible_settings,
