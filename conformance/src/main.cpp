@@ -1,0 +1,122 @@
+// mailconform: runs the declarative conformance and security suites against a mail server.
+// Exit status: 0 all required cases passed, 1 a case at --fail-on level or stricter failed,
+// 2 bad usage, a bad case file or target file.
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+
+#include "mailharness/conform/report.hpp"
+#include "mailharness/conform/runner.hpp"
+
+namespace conform = mailharness::conform;
+
+namespace {
+
+template <class F>
+bool write_file(const std::string& path, F&& render) {
+    if (path.empty()) return true;
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    render(out);
+    out.close();
+    if (!out) {
+        std::cerr << "mailconform: cannot write " << path << '\n';
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"mailconform: conformance and security suites against a mail server"};
+    conform::target t;
+    conform::run_options options;
+    std::string target_file, suite_dir = "conformance/suites", tls, junit, tap, json, fail_on = "must";
+    bool list = false;
+    unsigned timeout_ms = 0, quiet_ms = 0;
+    std::uint16_t port = 0;
+
+    app.add_option("--target", target_file, "target YAML file (host, port, tls, local_domain, ...); flags override it");
+    app.add_option("--host", t.host, "server host name or address");
+    app.add_option("--port", port, "server port (default 25)");
+    app.add_option("--tls", tls, "none | starttls | implicit (default starttls)");
+    app.add_option("--local-domain", t.local_domain, "a domain the server accepts mail for");
+    app.add_option("--remote-domain", t.remote_domain, "a domain the server must not relay to");
+    app.add_option("--rcpt", t.rcpt, "an existing local mailbox");
+    app.add_option("--user", t.user, "user name for AUTH cases");
+    app.add_option("--password", t.password, "password for AUTH cases");
+    app.add_flag("--insecure", t.insecure, "do not verify the server certificate");
+    app.add_option("--cafile", t.cafile, "PEM CA certificates to verify the server with");
+    app.add_option("--timeout", timeout_ms, "timeout of every network operation, ms (default 10000)");
+    app.add_option("--quiet-time", quiet_ms, "how long to wait for replies that must not come, ms (default 1000)");
+    app.add_option("--suite", suite_dir, "directory of case files")->capture_default_str();
+    app.add_flag("--list", list, "list the selected cases and exit");
+    app.add_option("--only", options.only, "run only cases with this id, tag or protocol (repeatable)");
+    app.add_option("--exclude", options.exclude, "skip cases with this id, tag or protocol (repeatable)");
+    app.add_flag("--allow-destructive", options.allow_destructive, "run cases that deliver mail or change state");
+    app.add_option("--junit", junit, "write JUnit XML here");
+    app.add_option("--tap", tap, "write TAP here");
+    app.add_option("--json", json, "write JSON here");
+    app.add_option("--fail-on", fail_on, "exit 1 when a case at this level or stricter fails: must | should | may")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"must", "should", "may"}));
+    CLI11_PARSE(app, argc, argv);
+
+    std::vector<conform::test_case> cases;
+    try {
+        // Order: defaults, then the target file, then flags given on the command line.
+        conform::target from_file;
+        if (!target_file.empty()) {
+            conform::load_target(target_file, from_file);
+            for (const char* flag : {"--host", "--local-domain", "--remote-domain", "--rcpt", "--user", "--password",
+                                     "--cafile"}) {
+                if (app.count(flag)) continue;
+                const std::string f = flag;
+                if (f == "--host") t.host = from_file.host;
+                else if (f == "--local-domain") t.local_domain = from_file.local_domain;
+                else if (f == "--remote-domain") t.remote_domain = from_file.remote_domain;
+                else if (f == "--rcpt") t.rcpt = from_file.rcpt;
+                else if (f == "--user") t.user = from_file.user;
+                else if (f == "--password") t.password = from_file.password;
+                else if (f == "--cafile") t.cafile = from_file.cafile;
+            }
+            t.port = from_file.port;
+            t.tls = from_file.tls;
+            t.insecure = t.insecure || from_file.insecure;
+            t.timeout = from_file.timeout;
+            t.quiet_time = from_file.quiet_time;
+        }
+        if (app.count("--port")) t.port = port;
+        if (!tls.empty()) t.tls = conform::parse_tls_mode(tls);
+        if (app.count("--timeout")) t.timeout = std::chrono::milliseconds(timeout_ms);
+        if (app.count("--quiet-time")) t.quiet_time = std::chrono::milliseconds(quiet_ms);
+        if (t.rcpt.empty()) t.rcpt = "postmaster@" + t.local_domain;
+        cases = conform::load_suite(suite_dir);
+    } catch (const std::exception& e) {
+        std::cerr << "mailconform: " << e.what() << '\n';
+        return 2;
+    }
+
+    if (list) {
+        for (const auto& c : cases) {
+            if (!conform::selected(c, options)) continue;
+            std::cout << c.id << "  " << conform::to_string(c.protocol) << ' ' << conform::to_string(c.category) << ' '
+                      << conform::to_string(c.level) << "  " << c.rfc << "  " << c.title << (c.destructive ? "  [destructive]" : "")
+                      << '\n';
+        }
+        return 0;
+    }
+
+    std::cout << "mailconform: " << t.host << ':' << t.port << " (tls " << conform::to_string(t.tls) << ")\n";
+    const auto results = conform::run_cases(cases, t, options, &std::cout);
+    conform::write_summary(std::cout, results);
+
+    bool ok = write_file(junit, [&](std::ostream& o) { conform::write_junit(o, results); });
+    ok = write_file(tap, [&](std::ostream& o) { conform::write_tap(o, results); }) && ok;
+    ok = write_file(json, [&](std::ostream& o) { conform::write_json(o, results); }) && ok;
+    if (!ok) return 2;
+
+    const auto level = fail_on == "must" ? conform::level::must : fail_on == "should" ? conform::level::should : conform::level::may;
+    return conform::any_failure_at(results, level) ? 1 : 0;
+}

@@ -1,0 +1,321 @@
+#include "mailharness/conform/test_case.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace mailharness::conform {
+
+const char* to_string(protocol p) noexcept {
+    switch (p) {
+        case protocol::smtp: return "smtp";
+        case protocol::pop3: return "pop3";
+        case protocol::imap: return "imap";
+    }
+    return "?";
+}
+const char* to_string(level l) noexcept {
+    switch (l) {
+        case level::must: return "MUST";
+        case level::should: return "SHOULD";
+        case level::may: return "MAY";
+    }
+    return "?";
+}
+const char* to_string(category c) noexcept {
+    switch (c) {
+        case category::protocol: return "protocol";
+        case category::security: return "security";
+        case category::tls: return "tls";
+    }
+    return "?";
+}
+const char* to_string(step_kind k) noexcept {
+    switch (k) {
+        case step_kind::connect: return "connect";
+        case step_kind::use: return "use";
+        case step_kind::send: return "send";
+        case step_kind::send_raw: return "send_raw";
+        case step_kind::expect: return "expect";
+        case step_kind::expect_not: return "expect_not";
+        case step_kind::starttls: return "starttls";
+        case step_kind::close: return "close";
+        case step_kind::expect_closed: return "expect_closed";
+    }
+    return "?";
+}
+
+bool test_case::has_step(step_kind k) const noexcept {
+    return std::any_of(steps.begin(), steps.end(), [k](const step& s) { return s.kind == k; });
+}
+
+namespace {
+
+struct context {
+    const std::string& file;
+
+    [[noreturn]] void fail(const YAML::Node& at, const std::string& message) const {
+        const auto mark = at.Mark();
+        std::ostringstream s;
+        s << file;
+        if (!mark.is_null()) s << ':' << mark.line + 1;
+        s << ": " << message;
+        throw case_error(s.str());
+    }
+
+    std::string scalar(const YAML::Node& n, const std::string& key) const {
+        if (!n.IsScalar()) fail(n, "'" + key + "' must be a string");
+        return n.Scalar();
+    }
+
+    bool boolean(const YAML::Node& n, const std::string& key) const {
+        bool v = false;
+        if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) fail(n, "'" + key + "' must be true or false");
+        return v;
+    }
+
+    int integer(const YAML::Node& n, const std::string& key) const {
+        int v = 0;
+        if (!n.IsScalar() || !YAML::convert<int>::decode(n, v)) fail(n, "'" + key + "' must be an integer");
+        return v;
+    }
+
+    std::vector<std::string> strings(const YAML::Node& n, const std::string& key) const {
+        if (n.IsScalar()) return {n.Scalar()};
+        if (!n.IsSequence()) fail(n, "'" + key + "' must be a list of strings");
+        std::vector<std::string> r;
+        for (const auto& e : n) r.push_back(scalar(e, key));
+        return r;
+    }
+
+    void check_regex(const YAML::Node& at, const std::string& pattern) const {
+        try {
+            std::regex re(pattern, std::regex::ECMAScript | std::regex::multiline);
+        } catch (const std::regex_error& e) {
+            fail(at, "invalid regex \"" + pattern + "\": " + e.what());
+        }
+    }
+};
+
+bool valid_id(const std::string& id) {
+    return !id.empty() && std::all_of(id.begin(), id.end(), [](unsigned char c) {
+        return std::islower(c) || std::isdigit(c) || c == '-' || c == '_' || c == '.';
+    });
+}
+
+std::string upper(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+const std::pair<const char*, step_kind> step_keys[] = {
+    {"connect", step_kind::connect},   {"use", step_kind::use},
+    {"send", step_kind::send},         {"send_raw", step_kind::send_raw},
+    {"expect", step_kind::expect},     {"expect_not", step_kind::expect_not},
+    {"starttls", step_kind::starttls}, {"close", step_kind::close},
+    {"expect_closed", step_kind::expect_closed},
+};
+
+step parse_step(const context& cx, const YAML::Node& n) {
+    if (!n.IsMap()) cx.fail(n, "a step must be a map such as {send: \"NOOP\"}");
+    step s;
+    s.line = n.Mark().is_null() ? 0 : n.Mark().line + 1;
+    const YAML::Node* action = nullptr;
+    std::string action_key;
+    for (const auto& kv : n) {
+        const std::string key = kv.first.Scalar();
+        for (const auto& [name, kind] : step_keys) {
+            if (key == name) {
+                if (action) cx.fail(kv.first, "a step has one action; found '" + action_key + "' and '" + key + "'");
+                s.kind = kind;
+                action_key = key;
+                action = &kv.second;
+            }
+        }
+    }
+    if (!action) cx.fail(n, "step has no action (connect, use, send, send_raw, expect, expect_not, starttls, close, expect_closed)");
+    const YAML::Node value = n[action_key];
+
+    switch (s.kind) {
+        case step_kind::connect:
+            s.text = value.IsNull() ? "main" : cx.scalar(value, action_key);
+            break;
+        case step_kind::use:
+            s.text = cx.scalar(value, action_key);
+            break;
+        case step_kind::send:
+        case step_kind::send_raw:
+            s.text = cx.scalar(value, action_key);
+            break;
+        case step_kind::expect:
+        case step_kind::expect_not:
+            s.text = value.IsNull() ? std::string() : cx.scalar(value, action_key);
+            break;
+        case step_kind::starttls:
+        case step_kind::close:
+        case step_kind::expect_closed:
+            if (!cx.boolean(value, action_key)) cx.fail(value, "'" + action_key + "' only takes true");
+            break;
+    }
+
+    const bool is_expect = s.kind == step_kind::expect || s.kind == step_kind::expect_not;
+    for (const auto& kv : n) {
+        const std::string key = kv.first.Scalar();
+        if (key == action_key) continue;
+        if (!is_expect) cx.fail(kv.first, "unknown key '" + key + "' in a " + action_key + " step");
+        if (key == "exact") {
+            s.exact = cx.boolean(kv.second, key);
+        } else if (key == "code" && s.kind == step_kind::expect) {
+            if (kv.second.IsSequence()) {
+                for (const auto& c : kv.second) s.codes.push_back(cx.integer(c, key));
+            } else {
+                s.codes.push_back(cx.integer(kv.second, key));
+            }
+            for (int c : s.codes)
+                if (c < 200 || c > 599) cx.fail(kv.second, "reply code " + std::to_string(c) + " is not 200..599");
+        } else if (key == "skip_unless_match" && s.kind == step_kind::expect) {
+            s.skip_unless_match = cx.boolean(kv.second, key);
+        } else if (key == "capture" && s.kind == step_kind::expect) {
+            if (!kv.second.IsMap()) cx.fail(kv.second, "'capture' must be a map {variable: group or regex}");
+            for (const auto& c : kv.second) {
+                capture cap;
+                cap.name = cx.scalar(c.first, "capture");
+                int group = 0;
+                if (c.second.IsScalar() && YAML::convert<int>::decode(c.second, group)) {
+                    if (group < 0) cx.fail(c.second, "capture group must be >= 0");
+                    cap.group = group;
+                } else {
+                    cap.regex = cx.scalar(c.second, "capture");
+                    cx.check_regex(c.second, *cap.regex);
+                }
+                s.captures.push_back(std::move(cap));
+            }
+        } else {
+            cx.fail(kv.first, "unknown key '" + key + "' in a " + action_key + " step");
+        }
+    }
+    if (is_expect && !s.exact && !s.text.empty() && s.text.find("${") == std::string::npos) {
+        cx.check_regex(value, s.text);
+    }
+    if (s.exact && !s.captures.empty()) cx.fail(n, "capture needs a regex expect, not exact");
+    return s;
+}
+
+}  // namespace
+
+test_case parse_case(const std::string& yaml_text, const std::string& file) {
+    context cx{file};
+    YAML::Node root;
+    try {
+        root = YAML::Load(yaml_text);
+    } catch (const YAML::Exception& e) {
+        std::ostringstream s;
+        s << file << ':' << e.mark.line + 1 << ": YAML: " << e.msg;
+        throw case_error(s.str());
+    }
+    if (!root.IsMap()) {
+        throw case_error(file + ": a case must be a YAML map (id, title, protocol, rfc, level, category, steps)");
+    }
+    test_case c;
+    c.file = file;
+    std::set<std::string> seen;
+    for (const auto& kv : root) {
+        const std::string key = kv.first.Scalar();
+        const YAML::Node& v = kv.second;
+        seen.insert(key);
+        if (key == "id") {
+            c.id = cx.scalar(v, key);
+            if (!valid_id(c.id)) cx.fail(v, "id must be lower-case letters, digits, '-', '_' or '.'");
+        } else if (key == "title") {
+            c.title = cx.scalar(v, key);
+        } else if (key == "protocol") {
+            const auto p = cx.scalar(v, key);
+            if (p == "smtp") c.protocol = protocol::smtp;
+            else if (p == "pop3") c.protocol = protocol::pop3;
+            else if (p == "imap") c.protocol = protocol::imap;
+            else cx.fail(v, "protocol must be smtp, pop3 or imap, not '" + p + "'");
+        } else if (key == "rfc") {
+            c.rfc = cx.scalar(v, key);
+        } else if (key == "level") {
+            const auto l = upper(cx.scalar(v, key));
+            if (l == "MUST") c.level = level::must;
+            else if (l == "SHOULD") c.level = level::should;
+            else if (l == "MAY") c.level = level::may;
+            else cx.fail(v, "level must be MUST, SHOULD or MAY, not '" + l + "'");
+        } else if (key == "category") {
+            const auto k = cx.scalar(v, key);
+            if (k == "protocol") c.category = category::protocol;
+            else if (k == "security") c.category = category::security;
+            else if (k == "tls") c.category = category::tls;
+            else cx.fail(v, "category must be protocol, security or tls, not '" + k + "'");
+        } else if (key == "tags") {
+            c.tags = cx.strings(v, key);
+        } else if (key == "requires") {
+            for (auto& r : cx.strings(v, key)) c.requires_caps.push_back(upper(r));
+        } else if (key == "destructive") {
+            c.destructive = cx.boolean(v, key);
+        } else if (key == "steps") {
+            if (!v.IsSequence() || v.size() == 0) cx.fail(v, "steps must be a non-empty list");
+            for (const auto& s : v) c.steps.push_back(parse_step(cx, s));
+        } else {
+            cx.fail(kv.first, "unknown key '" + key + "'");
+        }
+    }
+    for (const char* required : {"id", "title", "protocol", "rfc", "level", "category", "steps"}) {
+        if (!seen.count(required)) cx.fail(root, std::string("missing required key '") + required + "'");
+    }
+    // Every step after the first must have a connection to act on, and `use` must name one opened.
+    std::set<std::string> opened;
+    bool open = false;
+    for (const auto& s : c.steps) {
+        if (s.kind == step_kind::connect) {
+            opened.insert(s.text);
+            open = true;
+        } else if (s.kind == step_kind::use) {
+            if (!opened.count(s.text)) {
+                throw case_error(file + ':' + std::to_string(s.line) + ": use of connection '" + s.text + "' that no connect step opened");
+            }
+            open = true;
+        } else if (!open) {
+            throw case_error(file + ':' + std::to_string(s.line) + ": '" + to_string(s.kind) + "' step before any connect");
+        } else if (s.kind == step_kind::close || s.kind == step_kind::expect_closed) {
+            open = false;
+        }
+    }
+    return c;
+}
+
+test_case load_case(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw case_error(path + ": cannot read");
+    std::ostringstream s;
+    s << in.rdbuf();
+    return parse_case(s.str(), path);
+}
+
+std::vector<test_case> load_suite(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) throw case_error(dir + ": not a directory");
+    std::vector<std::string> files;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+        const auto ext = e.path().extension();
+        if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    std::vector<test_case> cases;
+    std::set<std::string> ids;
+    for (const auto& f : files) {
+        cases.push_back(load_case(f));
+        if (!ids.insert(cases.back().id).second) throw case_error(f + ": duplicate id '" + cases.back().id + "'");
+    }
+    return cases;
+}
+
+}  // namespace mailharness::conform

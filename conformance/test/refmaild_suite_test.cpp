@@ -1,0 +1,145 @@
+// The shipped SMTP suite against refmaild: the server object on loopback port 0 with a
+// self-signed certificate (so STARTTLS cases run and the certificate is verified), and the
+// runner library as mailconform uses it.
+#include "server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "mailharness/conform/report.hpp"
+#include "mailharness/conform/runner.hpp"
+#include "mailharness/refmaild/cert_tool.hpp"
+
+namespace fs = std::filesystem;
+using namespace mailharness;
+using namespace mailharness::conform;
+
+namespace {
+
+class refmaild_suite : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::random_device rd;
+        dir_ = fs::temp_directory_path() / ("mailconform-test-" + std::to_string(rd()));
+        fs::create_directories(dir_);
+        std::ofstream(dir_ / "passwd") << "alice@example.test:{PLAIN}wonderland\nbob@example.test:{PLAIN}builder\n";
+        auto pem = refmaild::cert::make_self_signed({.common_name = "mx.example.test", .sans = {"127.0.0.1"}}, dir_ / "tls");
+        ASSERT_TRUE(pem) << pem.error().message();
+        refmaild::config::refmaild_settings s;
+        s.server.hostname = "mx.example.test";
+        s.server.io_threads = 1;
+        s.listeners.smtp = {.enabled = true, .address = "127.0.0.1", .port = 0};
+        s.listeners.submission.enabled = false;
+        s.listeners.smtps.enabled = false;
+        s.tls.cert_file = pem->cert_file;
+        s.tls.key_file = pem->key_file;
+        s.auth.passwd_file = dir_ / "passwd";
+        s.store.maildir_root = dir_ / "maildir";
+        s.store.data_dir = dir_ / "data";
+        s.smtp.max_message_size = 1 << 20;
+        // The suite sends an overlong line; a ban would refuse every later case from 127.0.0.1.
+        s.policy.long_line_ban = std::chrono::milliseconds(0);
+        srv_ = std::make_unique<refmaild::server>(s);
+        srv_->start();
+        target_.host = "127.0.0.1";
+        target_.port = srv_->ports().at("smtp");
+        target_.tls = tls_mode::starttls;
+        target_.cafile = pem->cert_file.string();
+        target_.local_domain = "example.test";
+        target_.remote_domain = "example.net";
+        target_.rcpt = "bob@example.test";
+        target_.user = "alice@example.test";
+        target_.password = "wonderland";
+        target_.timeout = std::chrono::milliseconds(5000);
+        target_.quiet_time = std::chrono::milliseconds(500);
+    }
+    void TearDown() override {
+        if (srv_) {
+            srv_->stop();
+            srv_->wait();
+        }
+        fs::remove_all(dir_);
+    }
+
+    fs::path dir_;
+    std::unique_ptr<refmaild::server> srv_;
+    target target_;
+};
+
+std::string failures(const std::vector<case_result>& results) {
+    std::ostringstream s;
+    write_summary(s, results);
+    for (const auto& r : results) {
+        if (r.outcome == outcome::failed) s << "--- " << r.tc->id << " transcript:\n" << r.transcript;
+    }
+    return s.str();
+}
+
+}  // namespace
+
+TEST_F(refmaild_suite, every_smtp_case_passes) {
+    const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
+    const auto results = run_cases(cases, target_, {.only = {"smtp"}}, nullptr);
+    ASSERT_GE(results.size(), 15u);
+    const auto t = count(results);
+    EXPECT_EQ(t.failed, 0) << failures(results);
+    // refmaild advertises PIPELINING, SIZE and STARTTLS here, and the suite has no destructive
+    // case yet: nothing may be skipped.
+    EXPECT_EQ(t.skipped, 0) << failures(results);
+}
+
+// The runner must be able to fail: a case expecting what refmaild does not do fails, names its
+// line, and a case requiring an absent capability is skipped.
+TEST_F(refmaild_suite, wrong_expectations_fail_and_missing_capability_skips) {
+    const std::string head = "title: t\nprotocol: smtp\nrfc: RFC 5321 4.2\nlevel: MUST\ncategory: protocol\n";
+    std::vector<test_case> cases;
+    cases.push_back(parse_case("id: wrong-greeting\n" + head +
+                                   "steps:\n  - connect:\n  - expect: \"^554\"\n",
+                               "wrong.yaml"));
+    cases.push_back(parse_case("id: wrong-code\n" + head +
+                                   "steps:\n  - connect:\n  - expect: \"\"\n  - send: NOOP\n  - expect: \"\"\n    code: 500\n",
+                               "code.yaml"));
+    cases.push_back(parse_case("id: extra-reply\n" + head +
+                                   "steps:\n  - connect:\n  - expect: \"\"\n  - send: NOOP\n  - expect_not: \".\"\n",
+                               "extra.yaml"));
+    cases.push_back(parse_case("id: needs-cap\n" + head + "requires: [X-NOT-THERE]\n" +
+                                   "steps:\n  - connect:\n  - expect: \"^220\"\n",
+                               "cap.yaml"));
+    cases.push_back(parse_case("id: quit-ok\n" + head +
+                                   "steps:\n  - connect:\n  - expect: \"^220 mx\\\\.example\\\\.test\"\n"
+                                   "  - send: QUIT\n  - expect: \"^221\"\n  - expect_closed: true\n",
+                               "quit.yaml"));
+    const auto results = run_cases(cases, target_, {}, nullptr);
+    ASSERT_EQ(results.size(), 5u);
+    EXPECT_EQ(results[0].outcome, outcome::failed);
+    EXPECT_EQ(results[0].line, 9);  // the expect step: header 6 lines, steps:, connect
+    EXPECT_NE(results[0].message.find("does not match"), std::string::npos) << results[0].message;
+    EXPECT_EQ(results[1].outcome, outcome::failed);
+    EXPECT_NE(results[1].message.find("expected code 500, got \"250"), std::string::npos) << results[1].message;
+    EXPECT_EQ(results[2].outcome, outcome::failed);
+    EXPECT_NE(results[2].message.find("unexpected reply"), std::string::npos) << results[2].message;
+    EXPECT_EQ(results[3].outcome, outcome::skipped);
+    EXPECT_EQ(results[4].outcome, outcome::passed) << results[4].message << '\n' << results[4].transcript;
+}
+
+TEST_F(refmaild_suite, certificate_verification_is_enforced) {
+    // Without the CA file the self-signed certificate must not verify (system store only).
+    target_.cafile.clear();
+    const std::string head = "title: t\nprotocol: smtp\nrfc: RFC 3207 4\nlevel: MUST\ncategory: tls\n";
+    std::vector<test_case> cases;
+    cases.push_back(parse_case("id: tls\n" + head +
+                                   "steps:\n  - connect:\n  - expect: \"^220\"\n  - send: EHLO x.test\n  - expect: \"\"\n"
+                                   "  - send: STARTTLS\n  - expect: \"^220\"\n  - starttls: true\n",
+                               "tls.yaml"));
+    auto results = run_cases(cases, target_, {}, nullptr);
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].outcome, outcome::failed);
+    EXPECT_NE(results[0].message.find("certificate"), std::string::npos) << results[0].message;
+    target_.insecure = true;
+    results = run_cases(cases, target_, {}, nullptr);
+    EXPECT_EQ(results[0].outcome, outcome::passed) << results[0].message;
+}
