@@ -144,8 +144,10 @@ public:
     std::uint64_t value_at_percentile(double p) const noexcept;
 
     /// Percentile spectrum as HdrHistogram's percentile iterator prints it: `ticks_per_half`
-    /// points in each half of the remaining distance to 100 (0, 10, .., 50, 55, .., 75, 77.5, ..),
-    /// until the next step would be below one sample, then 100. ticks_per_half 0 counts as 1.
+    /// points in each half of the remaining distance to 100 (for 5: 0, 10, .., 50, 55, .., 75,
+    /// 77.5, ..) up to the first point that lands in the last non-empty bucket, then a point at
+    /// 100. Each value equals value_at_percentile(percentile). ticks_per_half 0 counts as 1.
+    /// Empty for an empty histogram.
     std::vector<percentile_point> percentile_spectrum(unsigned ticks_per_half = 5) const;
 
     /// Calls f(const bucket&) for each non-empty bucket in increasing value order.
