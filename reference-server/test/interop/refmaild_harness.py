@@ -96,7 +96,8 @@ class refmaild_server:
         self.proc.send_signal(sig)
 
     def stop(self, timeout=15.0):
-        """SIGTERM and wait; returns the exit code (SIGKILL and None if it does not stop)."""
+        """SIGTERM and wait; returns the exit code, or "hung" after a SIGKILL when it does not
+        stop within `timeout`."""
         if self.proc is None:
             return None
         self.proc.send_signal(signal.SIGTERM)
@@ -105,7 +106,7 @@ class refmaild_server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            code = None
+            code = "hung"
         self.proc = None
         return code
 
@@ -118,11 +119,16 @@ class refmaild_server:
         self.proc = None
 
     def close(self):
-        self.kill()
+        """Stops a running server with SIGTERM (a clean exit is part of the test: sanitizer
+        builds report there) and removes the directory. Raises when the exit was not clean."""
+        code = self.stop()
+        tail = self.log_tail() if code not in (None, 0) else ""
         if os.environ.get("REFMAILD_KEEP"):
             print(f"kept {self.dir}", file=sys.stderr)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if code not in (None, 0):
+            raise AssertionError(f"refmaild exited {code} on SIGTERM:\n{tail}")
 
     def log_tail(self, lines=40):
         try:
