@@ -52,8 +52,8 @@ int main(int argc, char** argv) {
     app.add_option("--quiet-time", quiet_ms, "how long to wait for replies that must not come, ms (default 1000)");
     app.add_option("--suite", suite_dir, "directory of case files")->capture_default_str();
     app.add_flag("--list", list, "list the selected cases and exit");
-    app.add_option("--only", options.only, "run only cases with this id, tag or protocol (repeatable)");
-    app.add_option("--exclude", options.exclude, "skip cases with this id, tag or protocol (repeatable)");
+    app.add_option("--only", options.only, "run only cases with this id, tag, protocol or category (repeatable)");
+    app.add_option("--exclude", options.exclude, "skip cases with this id, tag, protocol or category (repeatable)");
     app.add_flag("--allow-destructive", options.allow_destructive, "run cases that deliver mail or change state");
     app.add_option("--junit", junit, "write JUnit XML here");
     app.add_option("--tap", tap, "write TAP here");

@@ -25,7 +25,7 @@ const char* to_string(outcome o) noexcept {
 
 bool selected(const test_case& c, const run_options& options) {
     auto matches = [&c](const std::string& f) {
-        return f == c.id || f == to_string(c.protocol) || std::find(c.tags.begin(), c.tags.end(), f) != c.tags.end();
+        return f == c.id || f == to_string(c.protocol) || f == to_string(c.category) || std::find(c.tags.begin(), c.tags.end(), f) != c.tags.end();
     };
     if (!options.only.empty() && std::none_of(options.only.begin(), options.only.end(), matches)) return false;
     return std::none_of(options.exclude.begin(), options.exclude.end(), matches);

@@ -7,7 +7,7 @@
 using mailharness::conform::expand;
 using mailharness::conform::variables;
 
-TEST(expand, variables_arithmetic_repeat_and_dollars) {
+TEST(conform_expand, variables_arithmetic_repeat_and_dollars) {
     const variables v{{"d", "example.test"}, {"size", "1000"}};
     EXPECT_EQ(expand("EHLO ${d}", v), "EHLO example.test");
     EXPECT_EQ(expand("SIZE=${size+1}", v), "SIZE=1001");
@@ -19,7 +19,7 @@ TEST(expand, variables_arithmetic_repeat_and_dollars) {
     EXPECT_EQ(expand("", v), "");
 }
 
-TEST(expand, errors) {
+TEST(conform_expand, errors) {
     const variables v{{"d", "example.test"}};
     EXPECT_THROW(expand("${nope}", v), std::invalid_argument);
     EXPECT_THROW(expand("${d+1}", v), std::invalid_argument);  // not an integer

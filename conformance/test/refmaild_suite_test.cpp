@@ -20,7 +20,7 @@ using namespace mailharness::conform;
 
 namespace {
 
-class refmaild_suite : public ::testing::Test {
+class conform_refmaild : public ::testing::Test {
 protected:
     void SetUp() override {
         std::random_device rd;
@@ -43,10 +43,9 @@ protected:
         s.smtp.max_message_size = 1 << 20;
         // The suite sends an overlong line; a ban would refuse every later case from 127.0.0.1.
         s.policy.long_line_ban = std::chrono::milliseconds(0);
-        srv_ = std::make_unique<refmaild::server>(s);
-        srv_->start();
+        settings_ = s;
+        start();
         target_.host = "127.0.0.1";
-        target_.port = srv_->ports().at("smtp");
         target_.tls = tls_mode::starttls;
         target_.cafile = pem->cert_file.string();
         target_.local_domain = "example.test";
@@ -57,6 +56,16 @@ protected:
         target_.timeout = std::chrono::milliseconds(5000);
         target_.quiet_time = std::chrono::milliseconds(500);
     }
+    // (Re)starts the server with settings_ and points the target at it.
+    void start() {
+        if (srv_) {
+            srv_->stop();
+            srv_->wait();
+        }
+        srv_ = std::make_unique<refmaild::server>(settings_);
+        srv_->start();
+        target_.port = srv_->ports().at("smtp");
+    }
     void TearDown() override {
         if (srv_) {
             srv_->stop();
@@ -66,6 +75,7 @@ protected:
     }
 
     fs::path dir_;
+    refmaild::config::refmaild_settings settings_;
     std::unique_ptr<refmaild::server> srv_;
     target target_;
 };
@@ -81,7 +91,7 @@ std::string failures(const std::vector<case_result>& results) {
 
 }  // namespace
 
-TEST_F(refmaild_suite, every_smtp_case_passes) {
+TEST_F(conform_refmaild, every_smtp_case_passes) {
     const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
     const auto results = run_cases(cases, target_, {.only = {"smtp"}}, nullptr);
     ASSERT_GE(results.size(), 15u);
@@ -94,7 +104,7 @@ TEST_F(refmaild_suite, every_smtp_case_passes) {
 
 // The runner must be able to fail: a case expecting what refmaild does not do fails, names its
 // line, and a case requiring an absent capability is skipped.
-TEST_F(refmaild_suite, wrong_expectations_fail_and_missing_capability_skips) {
+TEST_F(conform_refmaild, wrong_expectations_fail_and_missing_capability_skips) {
     const std::string head = "title: t\nprotocol: smtp\nrfc: RFC 5321 4.2\nlevel: MUST\ncategory: protocol\n";
     std::vector<test_case> cases;
     cases.push_back(parse_case("id: wrong-greeting\n" + head +
@@ -126,7 +136,7 @@ TEST_F(refmaild_suite, wrong_expectations_fail_and_missing_capability_skips) {
     EXPECT_EQ(results[4].outcome, outcome::passed) << results[4].message << '\n' << results[4].transcript;
 }
 
-TEST_F(refmaild_suite, certificate_verification_is_enforced) {
+TEST_F(conform_refmaild, certificate_verification_is_enforced) {
     // Without the CA file the self-signed certificate must not verify (system store only).
     target_.cafile.clear();
     const std::string head = "title: t\nprotocol: smtp\nrfc: RFC 3207 4\nlevel: MUST\ncategory: tls\n";
@@ -143,3 +153,4 @@ TEST_F(refmaild_suite, certificate_verification_is_enforced) {
     results = run_cases(cases, target_, {}, nullptr);
     EXPECT_EQ(results[0].outcome, outcome::passed) << results[0].message;
 }
+

@@ -28,7 +28,7 @@ struct fixture {
 
 }  // namespace
 
-TEST(report, summary_ends_with_counts_line) {
+TEST(conform_report, summary_ends_with_counts_line) {
     fixture f;
     std::ostringstream s;
     write_summary(s, f.results);
@@ -37,7 +37,7 @@ TEST(report, summary_ends_with_counts_line) {
     EXPECT_NE(text.find("b-should"), std::string::npos);
 }
 
-TEST(report, fail_on_levels) {
+TEST(conform_report, fail_on_levels) {
     fixture f;
     EXPECT_FALSE(any_failure_at(f.results, level::must));
     EXPECT_TRUE(any_failure_at(f.results, level::should));
@@ -46,7 +46,7 @@ TEST(report, fail_on_levels) {
     EXPECT_TRUE(any_failure_at(f.results, level::must));
 }
 
-TEST(report, junit_tap_json) {
+TEST(conform_report, junit_tap_json) {
     fixture f;
     std::ostringstream junit, tap, json;
     write_junit(junit, f.results);

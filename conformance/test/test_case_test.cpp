@@ -46,7 +46,7 @@ const std::string header = "id: x\ntitle: t\nprotocol: smtp\nrfc: RFC 5321\nleve
 
 }  // namespace
 
-TEST(test_case, parses_every_field) {
+TEST(conform_case, parses_every_field) {
     const auto c = parse_case(good, "good.yaml");
     EXPECT_EQ(c.id, "smtp-example");
     EXPECT_EQ(c.file, "good.yaml");
@@ -78,12 +78,12 @@ TEST(test_case, parses_every_field) {
     EXPECT_FALSE(c.has_step(step_kind::use));
 }
 
-TEST(test_case, connect_without_name_is_main) {
+TEST(conform_case, connect_without_name_is_main) {
     const auto c = parse_case(header + "steps:\n  - connect:\n  - expect: \"^220\"\n", "t.yaml");
     EXPECT_EQ(c.steps[0].text, "main");
 }
 
-TEST(test_case, errors_name_file_and_line) {
+TEST(conform_case, errors_name_file_and_line) {
     struct row {
         std::string text;
         std::string error;
@@ -114,7 +114,7 @@ TEST(test_case, errors_name_file_and_line) {
     }
 }
 
-TEST(test_case, shipped_suite_loads_with_unique_ids) {
+TEST(conform_case, shipped_suite_loads_with_unique_ids) {
     const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
     EXPECT_GE(cases.size(), 15u);
     for (const auto& c : cases) {
@@ -123,6 +123,6 @@ TEST(test_case, shipped_suite_loads_with_unique_ids) {
     }
 }
 
-TEST(test_case, load_suite_refuses_missing_directory) {
+TEST(conform_case, load_suite_refuses_missing_directory) {
     EXPECT_THROW(load_suite("/nonexistent/suite/dir"), case_error);
 }

@@ -28,9 +28,9 @@ struct case_result {
 struct run_options {
     /// Run cases marked destructive.
     bool allow_destructive = false;
-    /// Keep only cases matching any of these (id, tag or protocol name); empty: all.
+    /// Keep only cases matching any of these (id, tag, protocol or category name); empty: all.
     std::vector<std::string> only;
-    /// Drop cases matching any of these (id, tag or protocol name).
+    /// Drop cases matching any of these (id, tag, protocol or category name).
     std::vector<std::string> exclude;
 };
 

@@ -1,0 +1,138 @@
+// The security cases against a deliberately naive SMTP server (written here, in a thread): it ends
+// DATA at a bare "\n.\n" and accepts every recipient. The smuggling and relay cases must fail on
+// it, and the session cases it gets right must pass, so the suite is known to tell them apart.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "mailharness/conform/runner.hpp"
+
+using namespace mailharness::conform;
+
+namespace {
+
+class naive_server {
+public:
+    naive_server() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 8) != 0) {
+            throw std::runtime_error("bind");
+        }
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~naive_server() {
+        stop_ = true;
+        ::shutdown(fd_, SHUT_RDWR);
+        thread_.join();
+        ::close(fd_);
+    }
+    std::uint16_t port() const { return port_; }
+
+private:
+    void serve() {
+        while (!stop_) {
+            const int c = ::accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            timeval tv{5, 0};
+            ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            session(c);
+            ::close(c);
+        }
+    }
+    static void say(int c, const std::string& s) { ::send(c, s.data(), s.size(), MSG_NOSIGNAL); }
+
+    // Lines end at LF (CR stripped): the lenient parsing that makes smuggling possible.
+    static void session(int c) {
+        say(c, "220 naive.test ESMTP\r\n");
+        std::string buf;
+        bool data = false;
+        char tmp[4096];
+        for (;;) {
+            const auto nl = buf.find('\n');
+            if (nl == std::string::npos) {
+                const ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+                if (n <= 0) return;
+                buf.append(tmp, static_cast<std::size_t>(n));
+                continue;
+            }
+            std::string line = buf.substr(0, nl);
+            buf.erase(0, nl + 1);
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (data) {
+                if (line == ".") {
+                    data = false;
+                    say(c, "250 queued\r\n");
+                }
+                continue;
+            }
+            const std::string verb = line.substr(0, 4);
+            if (verb == "EHLO") say(c, "250-naive.test\r\n250 PIPELINING\r\n");
+            else if (verb == "DATA") {
+                data = true;
+                say(c, "354 go ahead\r\n");
+            } else if (verb == "QUIT") {
+                say(c, "221 bye\r\n");
+                return;
+            } else say(c, "250 ok\r\n");
+        }
+    }
+
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+}  // namespace
+
+TEST(conform_naive_server, security_cases_catch_smuggling_and_open_relay) {
+    naive_server srv;
+    target t;
+    t.port = srv.port();
+    t.tls = tls_mode::none;
+    t.local_domain = "naive.test";
+    t.rcpt = "postmaster@naive.test";
+    t.timeout = std::chrono::milliseconds(3000);
+    t.quiet_time = std::chrono::milliseconds(300);
+    const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
+    const auto results = run_cases(cases, t, {}, nullptr);
+    std::map<std::string, outcome> by_id;
+    for (const auto& r : results) by_id[r.tc->id] = r.outcome;
+
+    EXPECT_EQ(by_id["smtp-smuggling-lf-dot-lf"], outcome::failed);
+    EXPECT_EQ(by_id["smtp-open-relay-basic"], outcome::failed);
+    EXPECT_EQ(by_id["smtp-open-relay-percent-hack"], outcome::failed);
+    EXPECT_EQ(by_id["smtp-open-relay-source-route"], outcome::failed);
+    EXPECT_EQ(by_id["smtp-rcpt-before-mail"], outcome::failed);     // it answers 250 to anything
+    EXPECT_EQ(by_id["smtp-greeting"], outcome::passed);
+    EXPECT_EQ(by_id["smtp-quit"], outcome::passed);
+    EXPECT_EQ(by_id["smtp-starttls-command-injection"], outcome::skipped);  // --tls none
+    EXPECT_EQ(by_id["smtp-size-over-limit"], outcome::skipped);             // no SIZE advertised
+}
+
+TEST(conform_naive_server, only_and_exclude_select_by_id_tag_protocol_and_category) {
+    test_case c;
+    c.id = "smtp-x";
+    c.tags = {"relay"};
+    c.category = category::security;
+    EXPECT_TRUE(selected(c, {}));
+    EXPECT_TRUE(selected(c, {.only = {"relay"}}));
+    EXPECT_TRUE(selected(c, {.only = {"security"}}));
+    EXPECT_TRUE(selected(c, {.only = {"nope", "smtp"}}));
+    EXPECT_FALSE(selected(c, {.only = {"pop3"}}));
+    EXPECT_FALSE(selected(c, {.exclude = {"smtp-x"}}));
+    EXPECT_FALSE(selected(c, {.only = {"smtp"}, .exclude = {"relay"}}));
+}
