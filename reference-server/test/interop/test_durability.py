@@ -80,6 +80,7 @@ class durability_test(h.unittest.TestCase):
         server.start()
         for cycle in range(CYCLES):
             t0 = time.monotonic()
+            acked_before = len(acked)
             threads = [sender(server.port("smtp"), cycle, i, rng.random(), sent, acked, lock) for i in range(THREADS)]
             for t in threads:
                 t.start()
@@ -91,6 +92,8 @@ class durability_test(h.unittest.TestCase):
                 t.join(15)
                 self.assertFalse(t.is_alive(), f"cycle {cycle}: a client thread hangs after the kill")
                 self.assertIsNone(t.error, f"cycle {cycle}: {t.error}")
+            self.assertGreater(len(acked), acked_before,
+                               f"cycle {cycle}: nothing acknowledged before the kill:\n" + server.log_tail())
             server.start()
             stored = self.verify_store(server, sent, acked, checked, cycle)
             print(f"durability: cycle {cycle}: {len(sent)} sent, {len(acked)} acknowledged, {stored} stored "

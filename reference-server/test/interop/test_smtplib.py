@@ -70,7 +70,7 @@ class smtplib_test(h.unittest.TestCase):
         s = self.connect("submission")
         code, _ = s.starttls(context=self.server.tls_context())
         self.assertEqual(code, 220)
-        self.assertEqual(s.sock.version() in ("TLSv1.2", "TLSv1.3"), True, s.sock.version())
+        self.assertIn(s.sock.version(), ("TLSv1.2", "TLSv1.3"))
         s.ehlo()
         self.assertFalse(s.has_extn("starttls"), "STARTTLS offered again inside TLS")
         mechanisms = s.esmtp_features.get("auth", "").upper().split()
