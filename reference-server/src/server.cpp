@@ -417,6 +417,14 @@ public:
         std::tie(ec) = co_await tls_->async_handshake(ssl::stream_base::server, use_tuple);
     }
 
+    // Sends TLS close_notify (RFC 8446 6.1) and waits briefly for the peer's; the watchdog
+    // deadline bounds the wait for a peer that never answers.
+    awaitable<void> shutdown_tls() {
+        if (!tls_ || timed_out_) co_return;
+        set_deadline(std::chrono::seconds(5));
+        co_await tls_->async_shutdown(use_tuple);
+    }
+
     std::string tls_description() const {
         if (!tls_) return {};
         SSL* s = tls_->native_handle();
@@ -770,6 +778,7 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
             break;
         }
     }
+    co_await conn->shutdown_tls();
     log(config::log_level::info, tag + " event=disconnect reason=" + end_reason);
 }
 
