@@ -325,6 +325,13 @@ std::string skip_reason(const test_case& c, const target& t, const std::set<std:
         if (t.tls == tls_mode::none) return "needs STARTTLS, target is --tls none";
         if (t.tls == tls_mode::implicit) return "STARTTLS case, target is implicit TLS";
     }
+    if (t.user.empty() || t.password.empty()) {
+        for (const auto& s : c.steps) {
+            for (const char* v : {"${user}", "${password}", "${auth_plain}"}) {
+                if (s.text.find(v) != std::string::npos) return "needs credentials (--user, --password)";
+            }
+        }
+    }
     for (const auto& r : c.requires_caps) {
         if (!caps.count(r)) return "server does not advertise " + r;
     }

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "mailharness/sasl/base64.hpp"
+
 namespace mailharness::conform {
 
 const char* to_string(tls_mode m) noexcept {
@@ -27,6 +29,8 @@ variables target::vars() const {
                 {"local_domain", local_domain}, {"remote_domain", remote_domain},
                 {"rcpt", rcpt},         {"user", user},
                 {"password", password}, {"rcpt_local", rcpt.substr(0, rcpt.find('@'))}};
+    // RFC 4616: authzid (empty) NUL authcid NUL passwd.
+    v["auth_plain"] = sasl::base64_encode(std::string(1, '\0') + user + '\0' + password);
     return v;
 }
 

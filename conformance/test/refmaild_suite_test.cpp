@@ -154,3 +154,13 @@ TEST_F(conform_refmaild, certificate_verification_is_enforced) {
     EXPECT_EQ(results[0].outcome, outcome::passed) << results[0].message;
 }
 
+
+// With plaintext AUTH allowed, refmaild offers PLAIN before STARTTLS: the tls case must say so.
+TEST_F(conform_refmaild, plaintext_auth_before_starttls_is_caught) {
+    settings_.auth.allow_plaintext_auth = true;
+    start();
+    const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
+    const auto results = run_cases(cases, target_, {.only = {"smtp-auth-plaintext-not-before-starttls"}}, nullptr);
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].outcome, outcome::failed) << results[0].transcript;
+}

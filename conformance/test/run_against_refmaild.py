@@ -37,11 +37,13 @@ def main():
                     sys.exit("refmaild did not start (exit status %s)" % server.poll())
                 time.sleep(0.05)
             ports = dict(line.split() for line in open(ports_file) if line.strip())
+            alice_password = dict(line.split() for line in open(os.path.join(tmp, "credentials")))["alice@example.test"]
             reports = {k: os.path.join(tmp, "report." + k) for k in ("xml", "tap", "json")}
             run = subprocess.run(
                 [mailconform, "--host", "localhost", "--port", ports["smtp"], "--tls", "starttls",
                  "--cafile", os.path.join(tmp, "tls", "cert.pem"), "--local-domain", "example.test",
                  "--remote-domain", "example.net", "--rcpt", "bob@example.test", "--suite", suite,
+                 "--user", "alice@example.test", "--password", alice_password,
                  "--timeout", "5000", "--quiet-time", "500",
                  "--junit", reports["xml"], "--tap", reports["tap"], "--json", reports["json"]],
                 capture_output=True, text=True, timeout=300)

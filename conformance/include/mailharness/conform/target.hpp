@@ -41,8 +41,9 @@ struct target {
     /// How long expect_not and expect_closed wait for data that must not come.
     std::chrono::milliseconds quiet_time{1000};
 
-    /// The case variables: host, port, local_domain, remote_domain, rcpt, user, password (and
-    /// rcpt_local, the part of rcpt before '@').
+    /// The case variables: host, port, local_domain, remote_domain, rcpt, user, password,
+    /// rcpt_local (the part of rcpt before '@') and auth_plain (base64 of the RFC 4616 PLAIN
+    /// message for user and password).
     variables vars() const;
 };
 
