@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <fstream>
+#include <functional>
 #include <iostream>
 
 #include "mailharness/conform/report.hpp"
@@ -30,24 +31,23 @@ bool write_file(const std::string& path, F&& render) {
 
 int main(int argc, char** argv) {
     CLI::App app{"mailconform: conformance and security suites against a mail server"};
-    conform::target t;
+    conform::target flags;  // what the command line says; applied over the target file
     conform::run_options options;
     std::string target_file, suite_dir = "conformance/suites", tls, junit, tap, json, fail_on = "must";
     bool list = false;
     unsigned timeout_ms = 0, quiet_ms = 0;
-    std::uint16_t port = 0;
 
     app.add_option("--target", target_file, "target YAML file (host, port, tls, local_domain, ...); flags override it");
-    app.add_option("--host", t.host, "server host name or address");
-    app.add_option("--port", port, "server port (default 25)");
+    app.add_option("--host", flags.host, "server host name or address (default 127.0.0.1)");
+    app.add_option("--port", flags.port, "server port (default 25)");
     app.add_option("--tls", tls, "none | starttls | implicit (default starttls)");
-    app.add_option("--local-domain", t.local_domain, "a domain the server accepts mail for");
-    app.add_option("--remote-domain", t.remote_domain, "a domain the server must not relay to");
-    app.add_option("--rcpt", t.rcpt, "an existing local mailbox");
-    app.add_option("--user", t.user, "user name for AUTH cases");
-    app.add_option("--password", t.password, "password for AUTH cases");
-    app.add_flag("--insecure", t.insecure, "do not verify the server certificate");
-    app.add_option("--cafile", t.cafile, "PEM CA certificates to verify the server with");
+    app.add_option("--local-domain", flags.local_domain, "a domain the server accepts mail for");
+    app.add_option("--remote-domain", flags.remote_domain, "a domain the server must not relay to (default example.net)");
+    app.add_option("--rcpt", flags.rcpt, "an existing local mailbox (default postmaster@LOCAL-DOMAIN)");
+    app.add_option("--user", flags.user, "user name for AUTH cases");
+    app.add_option("--password", flags.password, "password for AUTH cases");
+    app.add_flag("--insecure", flags.insecure, "do not verify the server certificate");
+    app.add_option("--cafile", flags.cafile, "PEM CA certificates to verify the server with");
     app.add_option("--timeout", timeout_ms, "timeout of every network operation, ms (default 10000)");
     app.add_option("--quiet-time", quiet_ms, "how long to wait for replies that must not come, ms (default 1000)");
     app.add_option("--suite", suite_dir, "directory of case files")->capture_default_str();
@@ -63,34 +63,27 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"must", "should", "may"}));
     CLI11_PARSE(app, argc, argv);
 
+    conform::target t;
     std::vector<conform::test_case> cases;
     try {
-        // Order: defaults, then the target file, then flags given on the command line.
-        conform::target from_file;
-        if (!target_file.empty()) {
-            conform::load_target(target_file, from_file);
-            for (const char* flag : {"--host", "--local-domain", "--remote-domain", "--rcpt", "--user", "--password",
-                                     "--cafile"}) {
-                if (app.count(flag)) continue;
-                const std::string f = flag;
-                if (f == "--host") t.host = from_file.host;
-                else if (f == "--local-domain") t.local_domain = from_file.local_domain;
-                else if (f == "--remote-domain") t.remote_domain = from_file.remote_domain;
-                else if (f == "--rcpt") t.rcpt = from_file.rcpt;
-                else if (f == "--user") t.user = from_file.user;
-                else if (f == "--password") t.password = from_file.password;
-                else if (f == "--cafile") t.cafile = from_file.cafile;
-            }
-            t.port = from_file.port;
-            t.tls = from_file.tls;
-            t.insecure = t.insecure || from_file.insecure;
-            t.timeout = from_file.timeout;
-            t.quiet_time = from_file.quiet_time;
+        if (!target_file.empty()) conform::load_target(target_file, t);
+        const std::pair<const char*, std::function<void()>> overrides[] = {
+            {"--host", [&] { t.host = flags.host; }},
+            {"--port", [&] { t.port = flags.port; }},
+            {"--tls", [&] { t.tls = conform::parse_tls_mode(tls); }},
+            {"--local-domain", [&] { t.local_domain = flags.local_domain; }},
+            {"--remote-domain", [&] { t.remote_domain = flags.remote_domain; }},
+            {"--rcpt", [&] { t.rcpt = flags.rcpt; }},
+            {"--user", [&] { t.user = flags.user; }},
+            {"--password", [&] { t.password = flags.password; }},
+            {"--insecure", [&] { t.insecure = flags.insecure; }},
+            {"--cafile", [&] { t.cafile = flags.cafile; }},
+            {"--timeout", [&] { t.timeout = std::chrono::milliseconds(timeout_ms); }},
+            {"--quiet-time", [&] { t.quiet_time = std::chrono::milliseconds(quiet_ms); }},
+        };
+        for (const auto& [flag, apply] : overrides) {
+            if (app.count(flag)) apply();
         }
-        if (app.count("--port")) t.port = port;
-        if (!tls.empty()) t.tls = conform::parse_tls_mode(tls);
-        if (app.count("--timeout")) t.timeout = std::chrono::milliseconds(timeout_ms);
-        if (app.count("--quiet-time")) t.quiet_time = std::chrono::milliseconds(quiet_ms);
         if (t.rcpt.empty()) t.rcpt = "postmaster@" + t.local_domain;
         cases = conform::load_suite(suite_dir);
     } catch (const std::exception& e) {
