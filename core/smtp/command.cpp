@@ -3,21 +3,17 @@
 #include <algorithm>
 #include <cstring>
 
+#include "mailharness/detail/ascii.hpp"
 #include "mailharness/smtp/error.hpp"
 
 namespace mailharness::smtp {
 
 namespace {
 
+using mailharness::detail::iequals;
+
 constexpr char upper(char c) noexcept { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (upper(a[i]) != upper(b[i])) return false;
-    }
-    return true;
-}
 
 bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);

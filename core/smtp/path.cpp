@@ -4,11 +4,14 @@
 
 #include <algorithm>
 
+#include "mailharness/detail/ascii.hpp"
 #include "mailharness/smtp/error.hpp"
 
 namespace mailharness::smtp {
 
 namespace {
+
+using mailharness::detail::iequals;
 
 constexpr bool is_alpha(unsigned char c) noexcept { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 constexpr bool is_digit(unsigned char c) noexcept { return c >= '0' && c <= '9'; }
@@ -27,12 +30,6 @@ constexpr bool is_atext(unsigned char c) noexcept {
     }
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return (x >= 'A' && x <= 'Z' ? x | 0x20 : x) == (y >= 'A' && y <= 'Z' ? y | 0x20 : y);
-           });
-}
 
 bool has_non_ascii(std::string_view s) noexcept {
     return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });

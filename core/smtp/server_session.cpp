@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "mailharness/line_framer.hpp"
+#include "mailharness/detail/ascii.hpp"
 #include "mailharness/smtp/error.hpp"
 #include "mailharness/smtp/reply.hpp"
 
@@ -10,16 +11,8 @@ namespace mailharness::smtp {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-        if (x != y) return false;
-    }
-    return true;
-}
+using mailharness::detail::iequals;
+
 
 void say(std::string& out, int code, enhanced_status st, std::string_view text) {
     append_reply(out, code, st, text);
