@@ -187,10 +187,17 @@ read_status connection::read_some(std::string& out, std::chrono::milliseconds ti
     }
 }
 
-SSL_CTX* make_client_ctx(bool insecure, const std::string& cafile) {
+SSL_CTX* make_client_ctx(bool insecure, const std::string& cafile, int only_version) {
     SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) throw std::runtime_error("SSL_CTX_new: " + ssl_reason());
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (only_version) {
+        SSL_CTX_set_security_level(ctx, 0);
+        SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0");
+        SSL_CTX_set_min_proto_version(ctx, only_version);
+        SSL_CTX_set_max_proto_version(ctx, only_version);
+    } else {
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    }
     if (insecure) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
         return ctx;

@@ -42,7 +42,8 @@ private:
 };
 
 /// A client SSL_CTX: TLS 1.2+, verification against `cafile` (or the default paths) unless
-/// `insecure`. Throws std::runtime_error.
-SSL_CTX* make_client_ctx(bool insecure, const std::string& cafile);
+/// `insecure`. A non-zero `only_version` (TLS1_VERSION ...) offers that version alone, at OpenSSL
+/// security level 0 so that old versions can be offered at all. Throws std::runtime_error.
+SSL_CTX* make_client_ctx(bool insecure, const std::string& cafile, int only_version = 0);
 
 }  // namespace mailharness::conform::detail

@@ -237,9 +237,7 @@ private:
                     throw step_failure{"the server sent " + std::to_string(session.unread()) +
                                        " bytes after its STARTTLS reply, before the handshake"};
                 }
-                result_.transcript += "-- TLS handshake\n";
-                session.conn.start_tls(ssl_ctx(), t_.host, t_.timeout);
-                session.restart_parser();
+                starttls(s, session);
                 break;
             }
             case step_kind::close:
@@ -259,6 +257,40 @@ private:
                 break;
             }
         }
+    }
+
+    void starttls(const step& s, smtp_session& session) {
+        result_.transcript += "-- TLS handshake" + (s.tls_version.empty() ? "" : " offering only TLSv" + s.tls_version) + "\n";
+        SSL_CTX* ctx = ssl_ctx();
+        ctx_ptr own(nullptr, SSL_CTX_free);
+        if (!s.tls_version.empty() || (s.verify && t_.insecure)) {
+            static const std::map<std::string, int> versions{
+                {"1.0", TLS1_VERSION}, {"1.1", TLS1_1_VERSION}, {"1.2", TLS1_2_VERSION}, {"1.3", TLS1_3_VERSION}};
+            own.reset(detail::make_client_ctx(t_.insecure && !s.verify, t_.cafile,
+                                              s.tls_version.empty() ? 0 : versions.at(s.tls_version)));
+            ctx = own.get();
+        }
+        if (!s.must_fail) {
+            session.conn.start_tls(ctx, t_.host, t_.timeout);
+            session.restart_parser();
+            return;
+        }
+        try {
+            session.conn.start_tls(ctx, t_.host, t_.timeout);
+        } catch (const std::exception& e) {
+            const std::string why = e.what();
+            result_.transcript += "-- refused: " + why + "\n";
+            session.conn.close();
+            // Refused by this client's OpenSSL before anything was sent: nothing was tested.
+            if (why.find("no protocols available") != std::string::npos ||
+                why.find("no ciphers available") != std::string::npos) {
+                throw step_failure{"this OpenSSL cannot offer TLSv" + s.tls_version + ": " + why, true};
+            }
+            return;
+        }
+        session.conn.close();
+        throw step_failure{"the TLS handshake" + (s.tls_version.empty() ? "" : " with TLSv" + s.tls_version) +
+                           " succeeded; it must be refused"};
     }
 
     void expect(const step& s) {

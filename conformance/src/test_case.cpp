@@ -168,6 +168,21 @@ step parse_step(const context& cx, const YAML::Node& n) {
     for (const auto& kv : n) {
         const std::string key = kv.first.Scalar();
         if (key == action_key) continue;
+        if (s.kind == step_kind::starttls) {
+            if (key == "tls_version") {
+                s.tls_version = cx.scalar(kv.second, key);
+                if (s.tls_version != "1.0" && s.tls_version != "1.1" && s.tls_version != "1.2" && s.tls_version != "1.3") {
+                    cx.fail(kv.second, "tls_version must be \"1.0\", \"1.1\", \"1.2\" or \"1.3\"");
+                }
+            } else if (key == "must_fail") {
+                s.must_fail = cx.boolean(kv.second, key);
+            } else if (key == "verify") {
+                s.verify = cx.boolean(kv.second, key);
+            } else {
+                cx.fail(kv.first, "unknown key '" + key + "' in a starttls step");
+            }
+            continue;
+        }
         if (!is_expect) cx.fail(kv.first, "unknown key '" + key + "' in a " + action_key + " step");
         if (key == "exact") {
             s.exact = cx.boolean(kv.second, key);
@@ -284,7 +299,8 @@ test_case parse_case(const std::string& yaml_text, const std::string& file) {
             open = true;
         } else if (!open) {
             throw case_error(file + ':' + std::to_string(s.line) + ": '" + to_string(s.kind) + "' step before any connect");
-        } else if (s.kind == step_kind::close || s.kind == step_kind::expect_closed) {
+        } else if (s.kind == step_kind::close || s.kind == step_kind::expect_closed ||
+                   (s.kind == step_kind::starttls && s.must_fail)) {
             open = false;
         }
     }

@@ -164,3 +164,21 @@ TEST_F(conform_refmaild, plaintext_auth_before_starttls_is_caught) {
     ASSERT_EQ(results.size(), 1u);
     EXPECT_EQ(results[0].outcome, outcome::failed) << results[0].transcript;
 }
+
+// A server that takes only TLS 1.3 must fail the TLS 1.2 case, and still refuse TLS 1.0/1.1 (the
+// refusal comes from the server: these cases are not skipped).
+TEST_F(conform_refmaild, tls_version_cases_follow_the_server_minimum) {
+    settings_.tls.min_version = refmaild::config::tls_version::v1_3;
+    start();
+    const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
+    const auto results = run_cases(cases, target_, {.only = {"tls-version"}}, nullptr);
+    ASSERT_EQ(results.size(), 3u);
+    for (const auto& r : results) {
+        if (r.tc->id == "smtp-tls-accepts-tls12") {
+            EXPECT_EQ(r.outcome, outcome::failed) << r.transcript;
+        } else {
+            EXPECT_EQ(r.outcome, outcome::passed) << r.tc->id << ": " << r.message << '\n' << r.transcript;
+            EXPECT_NE(r.transcript.find("-- refused: TLS handshake failed"), std::string::npos) << r.transcript;
+        }
+    }
+}

@@ -78,6 +78,14 @@ TEST(conform_case, parses_every_field) {
     EXPECT_FALSE(c.has_step(step_kind::use));
 }
 
+TEST(conform_case, starttls_options) {
+    const auto c = parse_case(header + "steps:\n  - connect:\n  - starttls: true\n    tls_version: \"1.1\"\n"
+                                       "    must_fail: true\n    verify: true\n", "t.yaml");
+    EXPECT_EQ(c.steps[1].tls_version, "1.1");
+    EXPECT_TRUE(c.steps[1].must_fail);
+    EXPECT_TRUE(c.steps[1].verify);
+}
+
 TEST(conform_case, connect_without_name_is_main) {
     const auto c = parse_case(header + "steps:\n  - connect:\n  - expect: \"^220\"\n", "t.yaml");
     EXPECT_EQ(c.steps[0].text, "main");
@@ -107,6 +115,9 @@ TEST(conform_case, errors_name_file_and_line) {
         {"- just\n- a list\n", "t.yaml: a case must be a YAML map"},
         {header + "steps:\n  - connect:\n  - starttls: false\n", "t.yaml:9: 'starttls' only takes true"},
         {header + "steps:\n  - connect:\n  - expect: x\n    exact: true\n    capture: {a: 1}\n", "capture needs a regex"},
+        {header + "steps:\n  - connect:\n  - starttls: true\n    tls_version: \"1.4\"\n", "t.yaml:10: tls_version must be"},
+        {header + "steps:\n  - connect:\n  - starttls: true\n    code: 220\n", "t.yaml:10: unknown key 'code' in a starttls step"},
+        {header + "steps:\n  - connect:\n  - starttls: true\n    must_fail: true\n  - send: NOOP\n", "t.yaml:11: 'send' step before any connect"},
     };
     for (const auto& r : rows) {
         const auto e = error_of(r.text);

@@ -25,6 +25,10 @@
 //     - close: true                   # close the current connection
 //     - expect_closed: true           # the server closes the connection (no data before EOF)
 //
+// starttls also takes `tls_version: "1.1"` (offer only that version), `must_fail: true` (the
+// handshake must be refused; the case ends there) and `verify: true` (verify the certificate even
+// for an --insecure target).
+//
 // expect also takes `exact: true` (the whole reply text must equal the string, after expansion)
 // and `skip_unless_match: true` (a mismatch skips the case instead of failing it, for optional
 // server features such as a SIZE without a number).
@@ -70,6 +74,12 @@ struct step {
     bool exact = false;         ///< expect/expect_not: compare the whole text instead of regex search
     bool skip_unless_match = false;
     std::vector<capture> captures;
+    /// starttls: offer exactly this TLS version ("1.0", "1.1", "1.2", "1.3"); empty: 1.2 and up.
+    std::string tls_version;
+    /// starttls: the handshake must fail (the server refuses what is offered).
+    bool must_fail = false;
+    /// starttls: verify the certificate even when the target is --insecure.
+    bool verify = false;
 };
 
 struct test_case {
