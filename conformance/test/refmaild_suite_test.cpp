@@ -93,13 +93,24 @@ std::string failures(const std::vector<case_result>& results) {
 
 TEST_F(conform_refmaild, every_smtp_case_passes) {
     const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
-    const auto results = run_cases(cases, target_, {.only = {"smtp"}}, nullptr);
+    const auto results = run_cases(cases, target_, {.allow_destructive = true, .only = {"smtp"}}, nullptr);
     ASSERT_GE(results.size(), 15u);
     const auto t = count(results);
     EXPECT_EQ(t.failed, 0) << failures(results);
-    // refmaild advertises PIPELINING, SIZE and STARTTLS here, and the suite has no destructive
-    // case yet: nothing may be skipped.
+    // refmaild advertises every extension the suite requires here, and destructive cases are
+    // allowed: nothing may be skipped.
     EXPECT_EQ(t.skipped, 0) << failures(results);
+    // The destructive cases delivered their messages, dot-unstuffed (DATA) and whole (BDAT).
+    std::string all;
+    const auto box = dir_ / "maildir" / "example.test" / "bob" / "Maildir" / "new";
+    if (fs::exists(box)) {
+        for (const auto& e : fs::directory_iterator(box)) {
+            std::ifstream f(e.path(), std::ios::binary);
+            all.append(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        }
+    }
+    EXPECT_NE(all.find("Subject: mailconform delivery\r\n\r\nbody\r\n.a stuffed line\r\n"), std::string::npos);
+    EXPECT_NE(all.find("Subject: chunked\r\n\r\nfirst\r\n.\r\nsecond\r\n"), std::string::npos);
 }
 
 // The runner must be able to fail: a case expecting what refmaild does not do fails, names its
@@ -181,4 +192,39 @@ TEST_F(conform_refmaild, tls_version_cases_follow_the_server_minimum) {
             EXPECT_NE(r.transcript.find("-- refused: TLS handshake failed"), std::string::npos) << r.transcript;
         }
     }
+}
+
+// Several named connections in one case: each keeps its own session state.
+TEST_F(conform_refmaild, named_connections_are_independent) {
+    const auto c = parse_case(R"yaml(id: two-connections
+title: t
+protocol: smtp
+rfc: RFC 5321 4.1.4
+level: MUST
+category: protocol
+steps:
+  - connect: a
+  - expect: "^220"
+  - connect: b
+  - expect: "^220"
+  - send: "EHLO ${local_domain}"
+  - expect: "^250"
+  - use: a
+  - send: "MAIL FROM:<x@${local_domain}>"
+  - expect: "^503"
+  - use: b
+  - send: "MAIL FROM:<x@${local_domain}>"
+  - expect: "^250"
+  - use: a
+  - send: QUIT
+  - expect: "^221"
+  - expect_closed: true
+  - use: b
+  - send: NOOP
+  - expect: "^250"
+)yaml",
+                              "two.yaml");
+    const auto results = run_cases({c}, target_, {}, nullptr);
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].outcome, outcome::passed) << results[0].message << '\n' << results[0].transcript;
 }

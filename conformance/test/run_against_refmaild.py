@@ -44,7 +44,7 @@ def main():
                  "--cafile", os.path.join(tmp, "tls", "cert.pem"), "--local-domain", "example.test",
                  "--remote-domain", "example.net", "--rcpt", "bob@example.test", "--suite", suite,
                  "--user", "alice@example.test", "--password", alice_password,
-                 "--timeout", "5000", "--quiet-time", "500",
+                 "--timeout", "5000", "--quiet-time", "500", "--allow-destructive",
                  "--junit", reports["xml"], "--tap", reports["tap"], "--json", reports["json"]],
                 capture_output=True, text=True, timeout=300)
         finally:
