@@ -1,6 +1,7 @@
 #include "mailharness/conform/runner.hpp"
 
 #include <algorithm>
+#include <csignal>
 #include <deque>
 #include <map>
 #include <memory>
@@ -428,6 +429,9 @@ case_result run_case(const test_case& c, const target& t, const std::set<std::st
 
 std::vector<case_result> run_cases(const std::vector<test_case>& cases, const target& t,
                                    const run_options& options, std::ostream* progress) {
+    // OpenSSL writes to the socket with write(), not send(MSG_NOSIGNAL): a server that closes
+    // mid-case must give an error, not kill the process.
+    std::signal(SIGPIPE, SIG_IGN);
     std::vector<case_result> results;
     std::set<std::string> caps;
     std::string probe_error;

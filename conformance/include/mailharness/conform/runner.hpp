@@ -47,6 +47,7 @@ case_result run_case(const test_case& c, const target& t, const std::set<std::st
                      const run_options& options);
 
 /// Runs the selected cases in order; writes one line per case to `progress` when not null.
+/// Sets SIGPIPE to be ignored, process-wide (TLS writes to a closed socket must fail, not kill).
 /// The capability probe runs once, only when some selected case requires capabilities; if it
 /// fails, those cases fail with the probe's error.
 std::vector<case_result> run_cases(const std::vector<test_case>& cases, const target& t,
