@@ -226,9 +226,13 @@ private:
                 std::string bytes = expand(s.text, vars_);
                 if (!bytes.ends_with("\r\n")) bytes += "\r\n";
                 current().send(bytes, t_.timeout);
+                last_send_ = clock::now();
                 break;
             }
-            case step_kind::send_raw: current().send(expand(s.text, vars_), t_.timeout); break;
+            case step_kind::send_raw:
+                current().send(expand(s.text, vars_), t_.timeout);
+                last_send_ = clock::now();
+                break;
             case step_kind::expect: expect(s); break;
             case step_kind::expect_not: expect_not(s); break;
             case step_kind::starttls: {
@@ -301,6 +305,13 @@ private:
             case got::timeout: throw step_failure{"no reply within " + std::to_string(t_.timeout.count()) + " ms"};
             case got::reply: break;
         }
+        if (s.min_ms > 0) {
+            const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - last_send_).count();
+            if (took < s.min_ms) {
+                throw step_failure{"reply " + describe(r) + " came " + std::to_string(took) + " ms after the command; at least " +
+                                   std::to_string(s.min_ms) + " ms expected"};
+            }
+        }
         if (!s.codes.empty() && std::find(s.codes.begin(), s.codes.end(), r.code) == s.codes.end()) {
             std::string want;
             for (int c : s.codes) want += (want.empty() ? "" : " or ") + std::to_string(c);
@@ -348,6 +359,7 @@ private:
     ctx_ptr ctx_;
     std::map<std::string, std::unique_ptr<smtp_session>> sessions_;
     smtp_session* current_ = nullptr;
+    clock::time_point last_send_ = clock::now();
 };
 
 std::string skip_reason(const test_case& c, const target& t, const std::set<std::string>& caps,
@@ -360,7 +372,7 @@ std::string skip_reason(const test_case& c, const target& t, const std::set<std:
     }
     if (t.user.empty() || t.password.empty()) {
         for (const auto& s : c.steps) {
-            for (const char* v : {"${user}", "${password}", "${auth_plain}"}) {
+            for (const char* v : {"${user}", "${password}", "${auth_plain}", "${auth_plain_bad}"}) {
                 if (s.text.find(v) != std::string::npos) return "needs credentials (--user, --password)";
             }
         }

@@ -31,6 +31,7 @@ variables target::vars() const {
                 {"password", password}, {"rcpt_local", rcpt.substr(0, rcpt.find('@'))}};
     // RFC 4616: authzid (empty) NUL authcid NUL passwd.
     v["auth_plain"] = sasl::base64_encode(std::string(1, '\0') + user + '\0' + password);
+    v["auth_plain_bad"] = sasl::base64_encode(std::string(1, '\0') + user + '\0' + password + "-wrong");
     return v;
 }
 

@@ -194,6 +194,9 @@ step parse_step(const context& cx, const YAML::Node& n) {
             }
             for (int c : s.codes)
                 if (c < 200 || c > 599) cx.fail(kv.second, "reply code " + std::to_string(c) + " is not 200..599");
+        } else if (key == "min_ms" && s.kind == step_kind::expect) {
+            s.min_ms = cx.integer(kv.second, key);
+            if (s.min_ms < 0) cx.fail(kv.second, "min_ms must be >= 0");
         } else if (key == "skip_unless_match" && s.kind == step_kind::expect) {
             s.skip_unless_match = cx.boolean(kv.second, key);
         } else if (key == "capture" && s.kind == step_kind::expect) {

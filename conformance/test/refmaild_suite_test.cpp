@@ -228,3 +228,15 @@ steps:
     ASSERT_EQ(results.size(), 1u);
     EXPECT_EQ(results[0].outcome, outcome::passed) << results[0].message << '\n' << results[0].transcript;
 }
+
+// With AUTH failure delays of a few milliseconds, the throttling case must fail.
+TEST_F(conform_refmaild, fast_auth_failures_fail_the_throttling_case) {
+    settings_.auth.failure_delay_base = std::chrono::milliseconds(5);
+    settings_.auth.failure_delay_max = std::chrono::milliseconds(20);
+    start();
+    const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
+    const auto results = run_cases(cases, target_, {.only = {"smtp-auth-failure-throttling"}}, nullptr);
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].outcome, outcome::failed) << results[0].transcript;
+    EXPECT_NE(results[0].message.find("at least 500 ms expected"), std::string::npos) << results[0].message;
+}

@@ -116,6 +116,7 @@ TEST(conform_case, errors_name_file_and_line) {
         {header + "steps:\n  - connect:\n  - starttls: false\n", "t.yaml:9: 'starttls' only takes true"},
         {header + "steps:\n  - connect:\n  - expect: x\n    exact: true\n    capture: {a: 1}\n", "capture needs a regex"},
         {header + "steps:\n  - connect:\n  - starttls: true\n    tls_version: \"1.4\"\n", "t.yaml:10: tls_version must be"},
+        {header + "steps:\n  - connect:\n  - expect: x\n    min_ms: -1\n", "t.yaml:10: min_ms must be >= 0"},
         {header + "steps:\n  - connect:\n  - starttls: true\n    code: 220\n", "t.yaml:10: unknown key 'code' in a starttls step"},
         {header + "steps:\n  - connect:\n  - starttls: true\n    must_fail: true\n  - send: NOOP\n", "t.yaml:11: 'send' step before any connect"},
     };

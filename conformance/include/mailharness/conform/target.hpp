@@ -42,8 +42,8 @@ struct target {
     std::chrono::milliseconds quiet_time{1000};
 
     /// The case variables: host, port, local_domain, remote_domain, rcpt, user, password,
-    /// rcpt_local (the part of rcpt before '@') and auth_plain (base64 of the RFC 4616 PLAIN
-    /// message for user and password).
+    /// rcpt_local (the part of rcpt before '@'), auth_plain (base64 of the RFC 4616 PLAIN
+    /// message for user and password) and auth_plain_bad (the same with a wrong password).
     variables vars() const;
 };
 

@@ -29,7 +29,8 @@
 // handshake must be refused; the case ends there) and `verify: true` (verify the certificate even
 // for an --insecure target).
 //
-// expect also takes `exact: true` (the whole reply text must equal the string, after expansion)
+// expect also takes `min_ms: 500` (the reply may not come sooner than that after the last send:
+// throttling), `exact: true` (the whole reply text must equal the string, after expansion)
 // and `skip_unless_match: true` (a mismatch skips the case instead of failing it, for optional
 // server features such as a SIZE without a number).
 //
@@ -74,6 +75,8 @@ struct step {
     bool exact = false;         ///< expect/expect_not: compare the whole text instead of regex search
     bool skip_unless_match = false;
     std::vector<capture> captures;
+    /// expect: the reply must not come sooner than this many ms after the last send (throttling).
+    int min_ms = 0;
     /// starttls: offer exactly this TLS version ("1.0", "1.1", "1.2", "1.3"); empty: 1.2 and up.
     std::string tls_version;
     /// starttls: the handshake must fail (the server refuses what is offered).
