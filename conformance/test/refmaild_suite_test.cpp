@@ -240,3 +240,25 @@ TEST_F(conform_refmaild, fast_auth_failures_fail_the_throttling_case) {
     EXPECT_EQ(results[0].outcome, outcome::failed) << results[0].transcript;
     EXPECT_NE(results[0].message.find("at least 500 ms expected"), std::string::npos) << results[0].message;
 }
+
+// Implicit TLS (RFC 8314): the connection and the capability probe are TLS from the first byte;
+// STARTTLS cases are skipped there.
+TEST_F(conform_refmaild, implicit_tls_target) {
+    settings_.listeners.smtps = {.enabled = true, .address = "127.0.0.1", .port = 0};
+    start();
+    target_.port = srv_->ports().at("smtps");
+    target_.tls = tls_mode::implicit;
+    const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
+    const auto results = run_cases(
+        cases, target_,
+        {.only = {"smtp-greeting", "smtp-ehlo-capabilities", "smtp-quit", "smtp-starttls-command-injection"}}, nullptr);
+    ASSERT_EQ(results.size(), 4u);
+    for (const auto& r : results) {
+        if (r.tc->id == "smtp-starttls-command-injection") {
+            EXPECT_EQ(r.outcome, outcome::skipped) << r.message;
+            EXPECT_EQ(r.message, "STARTTLS case, target is implicit TLS");
+        } else {
+            EXPECT_EQ(r.outcome, outcome::passed) << r.tc->id << ": " << r.message << '\n' << r.transcript;
+        }
+    }
+}
