@@ -1,5 +1,6 @@
 #include "mailharness/smtp/server_session.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include "mailharness/line_framer.hpp"
@@ -95,15 +96,22 @@ action server_session::on_command(std::string_view line, std::error_code line_er
     reply_delay_ = std::chrono::milliseconds{0};
     if (line_error == line_errc::bare_lf || line_error == line_errc::bare_cr) {
         if (!settings_.normalize_bare_line_endings) {
+            const std::size_t start = out.size();
             say(out, 500, es(5, 5, 2), "Error: bare <CR> or <LF> not allowed; use CRLF");
             if (phase_ == phase::auth || phase_ == phase::auth_final) {
                 mech_.reset();
                 phase_ = before_auth_;
             }
-            return action::read_command;
+            return count_errors(action::read_command, start, out);
         }
         // Normalized: a bare CR inside the line stays data, the line itself is accepted.
     }
+    const std::size_t start = out.size();
+    action a = dispatch(line, out);
+    return count_errors(a, start, out);
+}
+
+action server_session::dispatch(std::string_view line, std::string& out) {
     if (phase_ == phase::auth || phase_ == phase::auth_final) return auth_response(line, out);
 
     command cmd;
@@ -117,6 +125,24 @@ action server_session::on_command(std::string_view line, std::error_code line_er
         return action::read_command;
     }
     return handle(cmd, out);
+}
+
+action server_session::count_errors(action a, std::size_t reply_start, std::string& out) {
+    // One failed command = one reply starting 4xx/5xx among those this command produced
+    // (the 500 for a bare line ending included). 421 closing replies are not counted again.
+    if (a == action::close || reply_start >= out.size() || (out[reply_start] != '4' && out[reply_start] != '5')) {
+        return a;
+    }
+    ++errors_;
+    if (settings_.max_errors && errors_ >= settings_.max_errors) {
+        say(out, 421, es(4, 7, 0), settings_.hostname + " Error: too many errors; closing connection");
+        return action::close;
+    }
+    if (settings_.error_delay_step.count() > 0 && errors_ > 3) {
+        auto extra = settings_.error_delay_step * static_cast<int>(errors_ - 3);
+        reply_delay_ = std::max(reply_delay_, std::min<std::chrono::milliseconds>(extra, std::chrono::seconds(10)));
+    }
+    return a;
 }
 
 action server_session::handle(const command& cmd, std::string& out) {
@@ -186,6 +212,10 @@ action server_session::do_mail(const command& cmd, std::string& out) {
     }
     if (phase_ != phase::ready) {
         say(out, 503, es(5, 5, 1), "Error: nested MAIL command");
+        return action::read_command;
+    }
+    if (settings_.max_messages && messages_ >= settings_.max_messages) {
+        say(out, 452, es(4, 7, 0), "Error: too many messages in this session; reconnect");
         return action::read_command;
     }
     if (settings_.auth_required && auth_user_.empty()) {
@@ -358,6 +388,7 @@ void server_session::on_delivered(std::error_code ec, std::string_view id, std::
     if (ec) {
         say(out, 451, es(4, 3, 0), "Error: local delivery failed, try again later");
     } else {
+        ++messages_;
         say(out, 250, es(2, 0, 0), "Ok: queued as " + std::string(id));
     }
     reset_transaction();

@@ -394,6 +394,11 @@ const schema_node& schema() {
             }),
             leaf("command_timeout", [](R r, N n, S s) { r.duration(n, s.smtp.command_timeout); }),
             leaf("data_timeout", [](R r, N n, S s) { r.duration(n, s.smtp.data_timeout); }),
+            leaf("max_errors", [](R r, N n, S s) { r.integer(n, s.smtp.max_errors); }),
+            leaf("error_delay_step", [](R r, N n, S s) { r.duration(n, s.smtp.error_delay_step); }),
+            leaf("max_messages_per_session", [](R r, N n, S s) { r.integer(n, s.smtp.max_messages_per_session); }),
+            leaf("max_connections", [](R r, N n, S s) { r.integer(n, s.smtp.max_connections); }),
+            leaf("max_connections_per_ip", [](R r, N n, S s) { r.integer(n, s.smtp.max_connections_per_ip); }),
         }),
         leaf("local_domains", [](R r, N n, S s) {
             r.string_list(n, s.local_domains);

@@ -213,6 +213,31 @@ struct server::impl {
     std::shared_ptr<const users::user_db> users;
     std::shared_ptr<const std::set<std::string>> local_domains;
 
+    // Open SMTP connections, in total and per client IP (for the connection limits).
+    std::mutex conn_mutex;
+    std::size_t open_connections = 0;
+    std::unordered_map<std::string, unsigned> open_per_ip;
+
+    // Counts a new connection; false (and nothing counted) when a limit says no.
+    bool admit(const std::string& ip) {
+        std::lock_guard lock(conn_mutex);
+        const auto& s = settings.smtp;
+        if (s.max_connections && open_connections >= s.max_connections) return false;
+        auto& n = open_per_ip[ip];
+        if (s.max_connections_per_ip && n >= s.max_connections_per_ip) {
+            if (n == 0) open_per_ip.erase(ip);
+            return false;
+        }
+        ++n;
+        ++open_connections;
+        return true;
+    }
+    void release(const std::string& ip) {
+        std::lock_guard lock(conn_mutex);
+        --open_connections;
+        if (auto it = open_per_ip.find(ip); it != open_per_ip.end() && --it->second == 0) open_per_ip.erase(it);
+    }
+
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::map<std::string, std::uint16_t> ports;
     std::atomic<bool> stopped{false};
@@ -309,6 +334,9 @@ struct server::impl {
         ss.auth_enabled = !settings.auth.passwd_file.empty();
         ss.normalize_bare_line_endings = s.bare_lf == config::bare_lf_policy::normalize;
         ss.limits.max_line_length = s.max_line_length >= 2 ? s.max_line_length - 2 : s.max_line_length;
+        ss.max_errors = s.max_errors;
+        ss.error_delay_step = s.error_delay_step;
+        ss.max_messages = s.max_messages_per_session;
         return ss;
     }
 
@@ -557,6 +585,18 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
     } guard{metrics, conn};
 
     log(config::log_level::info, tag + " event=connect");
+    if (!admit(ip)) {
+        metrics.refused_connections++;
+        log(config::log_level::info, tag + " event=refused reason=connection_limit");
+        conn->set_deadline(std::chrono::seconds(10));
+        co_await conn->write("421 4.7.0 " + settings.server.hostname + " Error: too many connections; try later\r\n", ec);
+        co_return;
+    }
+    struct admit_guard {
+        server::impl& srv;
+        std::string ip;
+        ~admit_guard() { srv.release(ip); }
+    } admitted{*this, ip};
     if (bans.banned(ip) || kill_list()->matches_ip(ip)) {
         // Refused before any TLS or greeting (RFC 5321 3.1: 554 instead of 220).
         metrics.refused_connections++;
@@ -815,7 +855,7 @@ std::string server::impl::metrics_text() const {
       << "refmaild_tls_handshakes_total{result=\"success\"} " << m.tls_handshakes << '\n'
       << "refmaild_tls_handshakes_total{result=\"failure\"} " << m.tls_failures << '\n';
     counter("refmaild_long_lines_total", "Command lines over the length limit (each bans the client IP).", m.long_lines);
-    counter("refmaild_refused_connections_total", "Connections refused at connect (banned or in the kill file).", m.refused_connections);
+    counter("refmaild_refused_connections_total", "Connections refused at connect (banned, kill file, connection limits).", m.refused_connections);
     o << "# HELP refmaild_delivery_latency_seconds Time from end of data to durable storage.\n"
          "# TYPE refmaild_delivery_latency_seconds histogram\n";
     std::uint64_t cumulative = 0;

@@ -238,6 +238,43 @@ TEST_F(refmaild_server, kill_file_refuses_senders_recipients_and_ips) {
     EXPECT_EQ(c.reply().substr(0, 9), "554 5.7.1");
 }
 
+TEST_F(refmaild_server, session_and_connection_limits) {
+    settings_.smtp.max_errors = 5;
+    settings_.smtp.error_delay_step = std::chrono::milliseconds(1);
+    settings_.smtp.max_messages_per_session = 1;
+    settings_.smtp.max_connections_per_ip = 2;
+    restart();
+    {
+        client c(smtp_);
+        c.reply();
+        c.send("EHLO l.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
+        for (int i = 0; i < 3; ++i) c.reply();
+        EXPECT_EQ(c.code(), "354");
+        c.send("x\r\n.\r\nMAIL FROM:<a@remote.test>\r\n");
+        EXPECT_EQ(c.code(), "250");
+        EXPECT_EQ(c.reply().substr(0, 9), "452 4.7.0");  // second message in the session
+        // Two connections are allowed from one IP, the third is refused at connect.
+        client second(smtp_);
+        EXPECT_EQ(second.code(), "220");
+        client third(smtp_);
+        EXPECT_EQ(third.reply().substr(0, 9), "421 4.7.0");
+        EXPECT_TRUE(third.closed());
+        // Errors: the 452 above was one; four more reach max_errors = 5 and close.
+        for (int i = 0; i < 3; ++i) {
+            c.send("XYZZY\r\n");
+            EXPECT_EQ(c.code(), "500");
+        }
+        c.send("XYZZY\r\n");
+        EXPECT_EQ(c.code(), "500");
+        std::string last = c.reply();
+        EXPECT_NE(last.find("421 4.7.0"), std::string::npos) << last;
+        EXPECT_TRUE(c.closed());
+    }
+    // Closed connections free their slots.
+    client again(smtp_);
+    EXPECT_EQ(again.code(), "220");
+}
+
 TEST_F(refmaild_server, submission_needs_auth_and_bdat_works) {
     client c(submission_);
     c.reply();

@@ -37,6 +37,9 @@ struct server_session_settings {
     bool auth_enabled = true;                    ///< offer AUTH at all (needs a user database)
     bool normalize_bare_line_endings = false;    ///< rewrite bare CR/LF as CRLF instead of refusing
     command_limits limits;                       ///< command-line parser limits
+    unsigned max_errors = 0;                     ///< failed commands before 421 and close; 0 = no limit
+    std::chrono::milliseconds error_delay_step{0};  ///< extra reply delay per failed command past the third
+    unsigned max_messages = 0;                   ///< messages per session; 0 = no limit
 };
 
 /// Verdict of the recipient policy for one RCPT TO.
@@ -140,10 +143,13 @@ public:
     bool tls_active() const noexcept { return settings_.tls_active; }
     const std::string& tls_version() const noexcept { return tls_version_; }
     unsigned auth_failures() const noexcept { return auth_failures_; }
+    unsigned errors() const noexcept { return errors_; }
 
 private:
     enum class phase { need_helo, ready, mail, rcpt, auth, auth_final };
 
+    action dispatch(std::string_view line, std::string& out);
+    action count_errors(action a, std::size_t reply_start, std::string& out);
     action handle(const command& cmd, std::string& out);
     action do_helo(const command& cmd, std::string& out);
     action do_mail(const command& cmd, std::string& out);
@@ -173,6 +179,8 @@ private:
     std::unique_ptr<sasl::server_mechanism> mech_;
     std::string auth_user_;
     unsigned auth_failures_ = 0;
+    unsigned errors_ = 0;
+    unsigned messages_ = 0;
     std::chrono::milliseconds reply_delay_{0};
 };
 

@@ -131,6 +131,17 @@ struct smtp_settings {
     std::chrono::milliseconds command_timeout{std::chrono::minutes(5)};
     /// Time allowed between two reads of DATA content (RFC 5321 4.5.3.2.5: 3 minutes).
     std::chrono::milliseconds data_timeout{std::chrono::minutes(3)};
+    /// Failed commands (4xx/5xx replies) after which the session is closed with 421 (0: no limit).
+    unsigned max_errors = 20;
+    /// Each failed command past the third is answered this much later than the one before it
+    /// (slows down probing and dictionary attacks; 0: no delay).
+    std::chrono::milliseconds error_delay_step{100};
+    /// Messages accepted in one session; MAIL past it gets 452 4.7.0 (0: no limit).
+    unsigned max_messages_per_session = 1000;
+    /// Simultaneous SMTP connections in total; more get 421 4.7.0 at connect (0: no limit).
+    unsigned max_connections = 2000;
+    /// Simultaneous SMTP connections from one client IP; more get 421 4.7.0 (0: no limit).
+    unsigned max_connections_per_ip = 100;
 };
 
 /// Anti-abuse lists and bans (see reference-server/policy/).
