@@ -197,7 +197,8 @@ const char* kind_name(listener_kind k) {
 
 struct server::impl {
     config::refmaild_settings settings;
-    asio::io_context ioc;
+    // Destroyed explicitly in ~server() before the members that coroutine frames still refer to.
+    std::unique_ptr<asio::io_context> ioc;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
     std::vector<std::thread> threads;
     std::unique_ptr<store::maildir_store> store;
@@ -244,7 +245,7 @@ struct server::impl {
 
     explicit impl(config::refmaild_settings s)
         : settings(std::move(s)),
-          ioc(static_cast<int>(std::max(1u, settings.server.io_threads))),
+          ioc(std::make_unique<asio::io_context>(static_cast<int>(std::max(1u, settings.server.io_threads)))),
           throttle(settings.auth.failure_delay_base, settings.auth.failure_delay_max) {
         std::random_device rd;
         char buf[16];
@@ -541,7 +542,7 @@ auto async_deliver_all(store::maildir_store& st, std::vector<store::delivery_req
 
 awaitable<void> server::impl::accept_loop(tcp::acceptor& acceptor, listener_kind kind) {
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), use_tuple);
+        auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(*ioc), use_tuple);
         if (ec) {
             if (stopped || ec == asio::error::operation_aborted) co_return;
             log(config::log_level::warn, std::string("event=accept_error listener=") + kind_name(kind) + " error=" + ec.message());
@@ -909,7 +910,7 @@ awaitable<void> server::impl::serve_metrics(tcp::socket socket) {
 
 awaitable<void> server::impl::metrics_loop(tcp::acceptor& acceptor) {
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), use_tuple);
+        auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(*ioc), use_tuple);
         if (ec) {
             if (stopped || ec == asio::error::operation_aborted) co_return;
             continue;
@@ -945,6 +946,11 @@ server::server(config::refmaild_settings settings) : impl_(std::make_unique<impl
 server::~server() {
     stop();
     wait();
+    // Sessions still open when the loop stopped live on as suspended coroutine frames owned by the
+    // io_context; destroy them (and the acceptors) while the state they refer to still exists.
+    impl_->work.reset();
+    impl_->acceptors.clear();
+    impl_->ioc.reset();
 }
 
 void server::start() {
@@ -952,7 +958,7 @@ void server::start() {
     auto bind = [&](const std::string& name, const config::listener_settings& l) -> tcp::acceptor& {
         auto addr = asio::ip::make_address(l.address);
         tcp::endpoint ep(addr, l.port);
-        auto acc = std::make_unique<tcp::acceptor>(im.ioc);
+        auto acc = std::make_unique<tcp::acceptor>(*im.ioc);
         acc->open(ep.protocol());
         acc->set_option(asio::socket_base::reuse_address(true));
         if (ep.address().is_v6()) acc->set_option(asio::ip::v6_only(false));
@@ -967,24 +973,24 @@ void server::start() {
     const auto& ls = im.settings.listeners;
     if (ls.smtp.enabled) {
         auto& a = bind("smtp", ls.smtp);
-        asio::co_spawn(im.ioc, im.accept_loop(a, listener_kind::smtp), asio::detached);
+        asio::co_spawn(*im.ioc, im.accept_loop(a, listener_kind::smtp), asio::detached);
     }
     if (ls.submission.enabled) {
         auto& a = bind("submission", ls.submission);
-        asio::co_spawn(im.ioc, im.accept_loop(a, listener_kind::submission), asio::detached);
+        asio::co_spawn(*im.ioc, im.accept_loop(a, listener_kind::submission), asio::detached);
     }
     if (ls.smtps.enabled) {
         if (!im.tls()) throw std::runtime_error("listeners.smtps needs tls.cert_file and tls.key_file");
         auto& a = bind("smtps", ls.smtps);
-        asio::co_spawn(im.ioc, im.accept_loop(a, listener_kind::smtps), asio::detached);
+        asio::co_spawn(*im.ioc, im.accept_loop(a, listener_kind::smtps), asio::detached);
     }
     if (im.settings.metrics.enabled) {
         auto& a = bind("metrics", {.enabled = true, .address = im.settings.metrics.address, .port = im.settings.metrics.port});
-        asio::co_spawn(im.ioc, im.metrics_loop(a), asio::detached);
+        asio::co_spawn(*im.ioc, im.metrics_loop(a), asio::detached);
     }
-    im.work.emplace(im.ioc.get_executor());
+    im.work.emplace(im.ioc->get_executor());
     unsigned n = std::max(1u, im.settings.server.io_threads);
-    for (unsigned i = 0; i < n; ++i) im.threads.emplace_back([&im] { im.ioc.run(); });
+    for (unsigned i = 0; i < n; ++i) im.threads.emplace_back([&im] { im.ioc->run(); });
     std::string line = "event=listening";
     for (auto& [name, port] : im.ports) line += " " + name + "=" + std::to_string(port);
     log(config::log_level::info, line);
@@ -1019,14 +1025,14 @@ bool server::reload() {
 void server::stop() {
     auto& im = *impl_;
     if (im.stopped.exchange(true)) return;
-    asio::post(im.ioc, [&im] {
+    asio::post(*im.ioc, [&im] {
         for (auto& a : im.acceptors) {
             boost::system::error_code ignored;
             a->close(ignored);
         }
     });
     im.work.reset();
-    im.ioc.stop();
+    im.ioc->stop();
 }
 
 void server::wait() {

@@ -275,6 +275,26 @@ TEST_F(refmaild_server, session_and_connection_limits) {
     EXPECT_EQ(again.code(), "220");
 }
 
+TEST_F(refmaild_server, stops_with_sessions_open) {
+    // Sessions suspended mid-command and mid-DATA when the server stops must be torn down
+    // cleanly (the ASan build checks that nothing touches freed state).
+    client idle(smtp_);
+    idle.reply();
+    client in_data(submission_);
+    in_data.reply();
+    in_data.send("EHLO s.test\r\nAUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB3b25kZXJsYW5k\r\n"
+                 "MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
+    for (int i = 0; i < 4; ++i) in_data.reply();
+    EXPECT_EQ(in_data.code(), "354");
+    in_data.send("Subject: half a message\r\n");
+    restart();
+    EXPECT_TRUE(idle.closed());
+    EXPECT_TRUE(in_data.closed());
+    EXPECT_TRUE(stored("bob").empty());
+    client fresh(smtp_);
+    EXPECT_EQ(fresh.code(), "220");
+}
+
 TEST_F(refmaild_server, submission_needs_auth_and_bdat_works) {
     client c(submission_);
     c.reply();
