@@ -43,6 +43,13 @@ std::error_code check_text(std::string_view message) {
     return {};
 }
 
+// The first attribute of a message; reserved 'm' there means a mandatory extension (section 5.1).
+std::error_code first_attribute(attr_reader& r, char& name, std::string_view& value) {
+    if (!r.next(name, value)) return errc::malformed_message;
+    if (name == 'm') return errc::extensions_not_supported;
+    return {};
+}
+
 // Extensions after the fixed attributes: ignored, except reserved 'm' (section 5.1).
 std::error_code skip_extensions(attr_reader& r, char stop = '\0') {
     char name;
@@ -145,8 +152,7 @@ std::error_code parse_client_first(std::string_view message, client_first_messag
     attr_reader r{message.substr(comma2 + 1)};
     char name;
     std::string_view value;
-    if (!r.next(name, value)) return errc::malformed_message;
-    if (name == 'm') return errc::extensions_not_supported;
+    if (auto ec = first_attribute(r, name, value)) return ec;
     if (name != 'n') return errc::malformed_message;
     if (auto ec = decode_saslname(value, out.username)) return ec;
     if (!r.next(name, value) || name != 'r' || !valid_nonce(value)) return errc::malformed_message;
@@ -160,8 +166,7 @@ std::error_code parse_server_first(std::string_view message, server_first_messag
     attr_reader r{message};
     char name;
     std::string_view value;
-    if (!r.next(name, value)) return errc::malformed_message;
-    if (name == 'm') return errc::extensions_not_supported;
+    if (auto ec = first_attribute(r, name, value)) return ec;
     if (name != 'r' || !valid_nonce(value)) return errc::malformed_message;
     out.nonce = std::string(value);
     if (!r.next(name, value) || name != 's') return errc::malformed_message;
@@ -185,8 +190,7 @@ std::error_code parse_client_final(std::string_view message, client_final_messag
     attr_reader r{message};
     char name;
     std::string_view value;
-    if (!r.next(name, value)) return errc::malformed_message;
-    if (name == 'm') return errc::extensions_not_supported;
+    if (auto ec = first_attribute(r, name, value)) return ec;
     if (name != 'c') return errc::malformed_message;
     if (auto ec = decode_b64(value, out.channel_binding)) return ec;
     if (!r.next(name, value) || name != 'r' || !valid_nonce(value)) return errc::malformed_message;

@@ -362,10 +362,7 @@ action server_session::on_bdat_chunk(std::string_view chunk, std::string& out) {
         say(out, 503, es(5, 5, 1), phase_ == phase::mail ? "Error: no valid recipients" : "Error: need RCPT command");
         return action::read_command;
     }
-    if (!bdat_failed_ && settings_.max_message_size && message_.size() + chunk.size() > settings_.max_message_size) {
-        bdat_failed_ = true;
-        message_.clear();
-    }
+    // do_bdat() already refused a chunk that would exceed the size limit (bdat_failed_).
     if (!bdat_failed_) message_.append(chunk);
     if (!bdat_last_) {
         if (bdat_failed_) {

@@ -173,13 +173,6 @@ private:
     std::shared_ptr<const users::user_db> db_;
 };
 
-std::string to_lower(std::string s) {
-    for (char& c : s) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
-    }
-    return s;
-}
-
 enum class listener_kind { smtp, submission, smtps };
 
 const char* kind_name(listener_kind k) {
@@ -315,7 +308,7 @@ struct server::impl {
             db = std::make_shared<users::user_db>(std::move(r.db));
         }
         auto domains = std::make_shared<std::set<std::string>>();
-        for (auto& d : users::local_domains(*db, settings.local_domains)) domains->insert(to_lower(d));
+        for (auto& d : users::local_domains(*db, settings.local_domains)) domains->insert(d);  // already lower case
         std::lock_guard lock(mutex);
         users = std::move(db);
         local_domains = std::move(domains);
@@ -778,7 +771,7 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
                         std::vector<store::delivery_request> reqs;
                         for (const auto& rcpt : session.current().recipients) {
                             auto at = rcpt.rfind('@');
-                            reqs.push_back({{rcpt.substr(0, at), to_lower(rcpt.substr(at + 1))}, header, body});
+                            reqs.push_back({{rcpt.substr(0, at), rcpt.substr(at + 1)}, header, body});
                         }
                         auto [dec] = co_await async_deliver_all(*store, std::move(reqs), use_tuple);
                         double secs = std::chrono::duration<double>(clock_type::now() - started).count();
