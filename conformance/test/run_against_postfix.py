@@ -78,6 +78,7 @@ def compare(label, failed, expected, problems):
 
 
 def main():
+    peers.stop_peers_on_sigterm()
     mailconform, suite, md, mode = sys.argv[1:5]
     if os.geteuid() != 0:
         print("SKIP: the Postfix and Dovecot peers run as root")

@@ -615,6 +615,16 @@ def stop_dovecot(workdir, timeout=20):
 # Context managers for tests
 
 
+def stop_peers_on_sigterm():
+    """Makes SIGTERM (and SIGHUP) raise SystemExit in this process, so that the `with` blocks of
+    postfix_peer/dovecot_peer stop their daemons when a test runner terminates the test; the
+    daemonized masters would otherwise outlive it."""
+    def handler(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+
+
 @contextlib.contextmanager
 def _peer(start, stop, workdir, prefix, **kw):
     own = workdir is None

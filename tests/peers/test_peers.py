@@ -130,6 +130,7 @@ def wrappers_and_misconfigurations():
 
 
 def main():
+    peers.stop_peers_on_sigterm()
     if os.geteuid() != 0:
         print("SKIP: the Postfix and Dovecot peers run as root")
         return 77
