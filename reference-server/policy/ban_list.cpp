@@ -3,39 +3,61 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 namespace mailharness::refmaild::policy {
 
 std::error_code ban_list::load() {
     if (file_.empty()) return {};
-    std::ifstream in(file_);
+    std::ifstream in(file_, std::ios::binary);
     if (!in) return {};  // no file yet: no bans
+    std::ostringstream text;
+    text << in.rdbuf();
+    load_text(text.str());
+    return {};
+}
+
+void ban_list::load_text(std::string_view text, clock::time_point now) {
+    // The clock counts nanoseconds in 64 bits: a larger expiry would overflow the conversion.
+    const long long max_expiry =
+        std::chrono::duration_cast<std::chrono::seconds>(clock::time_point::max().time_since_epoch()).count();
     std::lock_guard lock(mutex_);
-    auto now = clock::now();
-    std::string ip;
+    std::istringstream in{std::string(text)};
+    std::string line, ip;
     long long expiry = 0;
-    std::string line;
     while (std::getline(in, line)) {
         std::istringstream ls(line);
-        if (!(ls >> ip >> expiry)) continue;
+        if (!(ls >> ip >> expiry) || expiry < 1 || expiry > max_expiry) continue;
         auto until = clock::time_point(std::chrono::seconds(expiry));
         if (until > now) until_[ip] = until;
     }
-    return {};
+}
+
+std::string ban_list::to_text(clock::time_point now) const {
+    std::lock_guard lock(mutex_);
+    return text_locked(now);
+}
+
+std::string ban_list::text_locked(clock::time_point now) const {
+    std::vector<std::pair<std::string, long long>> bans;
+    for (const auto& [ip, until] : until_) {
+        if (until > now) bans.emplace_back(ip, std::chrono::duration_cast<std::chrono::seconds>(until.time_since_epoch()).count());
+    }
+    std::sort(bans.begin(), bans.end());
+    std::string text;
+    for (const auto& [ip, expiry] : bans) text += ip + " " + std::to_string(expiry) + "\n";
+    return text;
 }
 
 std::error_code ban_list::save_locked() const {
     if (file_.empty()) return {};
     auto tmp = file_;
     tmp += ".tmp";
-    std::string text;
-    auto now = clock::now();
-    for (const auto& [ip, until] : until_) {
-        if (until <= now) continue;
-        text += ip + " " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(until.time_since_epoch()).count()) + "\n";
-    }
+    const std::string text = text_locked(clock::now());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return {errno, std::generic_category()};
     std::size_t off = 0;

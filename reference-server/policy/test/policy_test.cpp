@@ -80,4 +80,36 @@ TEST(ban_list, bans_expire_and_survive_restart) {
     std::filesystem::remove(file);
 }
 
+TEST(ban_list, text_form_loads_back_sorted) {
+    const ban_list::clock::time_point now{std::chrono::seconds(1'700'000'000)};
+    ban_list b;
+    b.load_text("2001:db8::1 1800000000\n192.0.2.7 1700000100\n192.0.2.8 1600000000\n\ngarbage\n192.0.2.9\n", now);
+    EXPECT_EQ(b.size(), 2u);
+    EXPECT_TRUE(b.banned("192.0.2.7", now));
+    EXPECT_FALSE(b.banned("192.0.2.7", now + std::chrono::seconds(100)));
+    EXPECT_FALSE(b.banned("192.0.2.8", now));
+    EXPECT_EQ(b.to_text(now), "192.0.2.7 1700000100\n2001:db8::1 1800000000\n");
+    EXPECT_EQ(b.to_text(now + std::chrono::seconds(100)), "2001:db8::1 1800000000\n");
+    ban_list again;
+    again.load_text(b.to_text(now), now);
+    EXPECT_EQ(again.to_text(now), b.to_text(now));
+}
+
+// Found while writing fuzz/refmaild_ban_list (its seed out_of_range replays it): an expiry past
+// the clock's range (the system clock counts nanoseconds in 64 bits, until 2262) overflowed on
+// conversion, which is undefined behaviour and in practice wrapped into a ban at another date.
+TEST(ban_list, expiry_beyond_the_clock_is_skipped) {
+    const ban_list::clock::time_point now{std::chrono::seconds(1'700'000'000)};
+    ban_list b;
+    // 18446744074 + 4000000000 seconds wraps (times 10^9, modulo 2^64) to about 2096.
+    b.load_text("192.0.2.1 22446744074\n192.0.2.2 9223372036854775807\n192.0.2.3 -9223372036854775807\n"
+                "192.0.2.4 9223372036\n",
+                now);
+    EXPECT_FALSE(b.banned("192.0.2.1", now));
+    EXPECT_FALSE(b.banned("192.0.2.2", now));
+    EXPECT_FALSE(b.banned("192.0.2.3", now));
+    EXPECT_TRUE(b.banned("192.0.2.4", now));  // the last whole second the clock can hold
+    EXPECT_EQ(b.size(), 1u);
+}
+
 }  // namespace
