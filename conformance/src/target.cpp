@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "mailharness/sasl/base64.hpp"
@@ -36,11 +38,17 @@ variables target::vars() const {
 }
 
 void load_target(const std::string& path, target& t) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(path + ": cannot read");
+    std::ostringstream text;
+    text << in.rdbuf();
+    parse_target(text.str(), path, t);
+}
+
+void parse_target(const std::string& yaml_text, const std::string& path, target& t) {
     YAML::Node root;
     try {
-        root = YAML::LoadFile(path);
-    } catch (const YAML::BadFile&) {
-        throw std::runtime_error(path + ": cannot read");
+        root = YAML::Load(yaml_text);
     } catch (const YAML::Exception& e) {
         throw std::runtime_error(path + ':' + std::to_string(e.mark.line + 1) + ": YAML: " + e.msg);
     }

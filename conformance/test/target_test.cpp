@@ -63,3 +63,16 @@ TEST(conform_target, errors_name_file_line_and_key) {
     target t;
     EXPECT_THROW(load_target("/nonexistent/target.yaml", t), std::runtime_error);
 }
+
+TEST(conform_target, parses_text_with_a_given_name) {
+    target t;
+    parse_target("host: mx.example.com\nport: 2525\n", "inline", t);
+    EXPECT_EQ(t.host, "mx.example.com");
+    EXPECT_EQ(t.port, 2525);
+    try {
+        parse_target("host: a\nport: x\n", "inline", t);
+        ADD_FAILURE() << "port: x parsed";
+    } catch (const std::runtime_error& e) {
+        EXPECT_EQ(std::string(e.what()).rfind("inline:2: port:", 0), 0u) << e.what();
+    }
+}

@@ -60,4 +60,7 @@ struct target {
 /// absent keys as they are. Throws std::runtime_error "file:line: message" on bad input.
 void load_target(const std::string& path, target& t);
 
+/// What load_target() does with the file's text; `name` starts every message in place of the path.
+void parse_target(const std::string& yaml_text, const std::string& name, target& t);
+
 }  // namespace mailharness::conform
