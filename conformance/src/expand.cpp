@@ -16,6 +16,10 @@ long long to_integer(std::string_view s, std::string_view what) {
     return v;
 }
 
+std::invalid_argument too_long() {
+    return std::invalid_argument("the expanded text would be over " + std::to_string(max_expanded_size >> 20) + " MiB");
+}
+
 }  // namespace
 
 std::string expand(std::string_view text, const variables& vars) {
@@ -47,6 +51,8 @@ std::string expand(std::string_view text, const variables& vars) {
             const long long n = to_integer(rest.substr(0, colon), "repeat count");
             if (n < 0 || n > 1000000) throw std::invalid_argument("repeat count must be 0..1000000");
             const auto unit = rest.substr(colon + 1);
+            // n <= 10^6, so the product cannot overflow: check before building anything.
+            if (out.size() + static_cast<std::size_t>(n) * unit.size() > max_expanded_size) throw too_long();
             for (long long k = 0; k < n; ++k) out += unit;
             continue;
         }
@@ -59,9 +65,15 @@ std::string expand(std::string_view text, const variables& vars) {
         } else {
             const long long base = to_integer(it->second, "${" + name + "}");
             const long long add = to_integer(body.substr(plus + 1), "${" + std::string(body) + "}");
-            out += std::to_string(base + add);
+            long long sum = 0;
+            if (__builtin_add_overflow(base, add, &sum)) {
+                throw std::invalid_argument("${" + std::string(body) + "}: the sum is out of range");
+            }
+            out += std::to_string(sum);
         }
+        if (out.size() > max_expanded_size) throw too_long();
     }
+    if (out.size() > max_expanded_size) throw too_long();
     return out;
 }
 

@@ -27,3 +27,26 @@ TEST(conform_expand, errors) {
     EXPECT_THROW(expand("${repeat:x:a}", v), std::invalid_argument);
     EXPECT_THROW(expand("${repeat:2000000:a}", v), std::invalid_argument);
 }
+
+// Found while writing fuzz/conform_case: a value captured from a server's reply at the edge of
+// long long (e.g. "SIZE 9223372036854775807" for ${limit+1}) overflowed the addition (undefined).
+TEST(conform_expand, arithmetic_out_of_range_is_an_error) {
+    const variables v{{"big", "9223372036854775807"}, {"small", "-9223372036854775808"}};
+    EXPECT_EQ(expand("${big+0}", v), "9223372036854775807");
+    EXPECT_EQ(expand("${big+-1}", v), "9223372036854775806");
+    EXPECT_THROW(expand("${big+1}", v), std::invalid_argument);
+    EXPECT_THROW(expand("${small+-1}", v), std::invalid_argument);
+    EXPECT_EQ(expand("${small+1}", v), "-9223372036854775807");
+}
+
+// A case cannot make the runner build a payload of gigabytes: the result is bounded (16 MiB).
+TEST(conform_expand, result_is_bounded) {
+    const variables v{{"d", "example.test"}};
+    const std::string repeat16 = "${repeat:1000000:" + std::string(16, 'x') + "}";
+    EXPECT_EQ(expand(repeat16, v).size(), 16'000'000u);
+    EXPECT_THROW(expand("${repeat:1000000:" + std::string(17, 'x') + "}", v), std::invalid_argument);
+    EXPECT_THROW(expand("${repeat:1000000:" + std::string(4096, 'x') + "}", v), std::invalid_argument);
+    EXPECT_THROW(expand(repeat16 + repeat16, v), std::invalid_argument);
+    EXPECT_THROW(expand(repeat16 + std::string(800'000, 'y'), v), std::invalid_argument);
+    EXPECT_LE(mailharness::conform::max_expanded_size, 16u << 20);
+}
