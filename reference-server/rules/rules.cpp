@@ -139,13 +139,14 @@ bool valid_folder(std::string_view s) noexcept {
 bool wildcard_match(std::string_view pattern, std::string_view text) noexcept {
     // Iterative glob with one backtracking point (the last '*'): O(pattern * text) at worst.
     std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+    // '*' is tested first: a '*' in the text is an ordinary character, not a match for it.
     while (t < text.size()) {
-        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == lower(text[t]))) {
-            ++p;
-            ++t;
-        } else if (p < pattern.size() && pattern[p] == '*') {
+        if (p < pattern.size() && pattern[p] == '*') {
             star = p++;
             mark = t;
+        } else if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == lower(text[t]))) {
+            ++p;
+            ++t;
         } else if (star != std::string_view::npos) {
             p = star + 1;
             t = ++mark;

@@ -157,4 +157,21 @@ TEST(rules, helpers) {
     EXPECT_FALSE(err.empty());
 }
 
+// Found by fuzz/refmaild_rules (seed wildcard_star_in_text): a '*' in the text was taken as a
+// literal match for a '*' of the pattern before the pattern's '*' was treated as a wildcard, so
+// an attacker could slip past a rule by putting a '*' in an envelope address.
+TEST(rules, star_in_the_text_is_an_ordinary_character) {
+    EXPECT_TRUE(wildcard_match("a*c?bd*", "axxc?bd*d"));  // the fuzzer's input
+    EXPECT_TRUE(wildcard_match("*bad*", "*xbad@example.com"));
+    EXPECT_TRUE(wildcard_match("*@evil.example", "*x@evil.example"));
+    EXPECT_TRUE(wildcard_match("*", "*"));
+    EXPECT_TRUE(wildcard_match("**", "*a*"));
+    EXPECT_FALSE(wildcard_match("a", "*"));
+    EXPECT_TRUE(wildcard_match("?", "*"));
+    msg m;
+    m.rcpts = {"*xbad@example.com"};
+    rule_set rs{{rule{.name = "no-bad", .when = {.type = condition::kind::recipient, .pattern = "*bad*"}, .actions = {discard()}}}};
+    EXPECT_EQ(evaluate(rs, m.facts()).outcome, decision::verdict::discard);
+}
+
 }  // namespace
