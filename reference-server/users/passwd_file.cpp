@@ -80,7 +80,8 @@ bool valid_domain(std::string_view d) {
 }
 
 bool valid_local_part(std::string_view u) {
-    if (u.empty() || u.size() > 64 || u.front() == '.') return false;
+    // A leading '#' would make the saved line a comment.
+    if (u.empty() || u.size() > 64 || u.front() == '.' || u.front() == '#') return false;
     for (unsigned char c : u) {
         if (c <= 0x20 || c == 0x7f || c == '/' || c == ':') return false;
     }
@@ -359,6 +360,11 @@ passwd_load_result user_db::parse(std::string_view text) {
                 problem(users_errc::invalid_secret,
                         who + ": empty or malformed " + std::string(field.substr(0, close + 1)) + " secret");
             }
+            continue;
+        }
+        // What set() refuses and save() could not write back (a trailing CR would be lost).
+        if (extra.find_first_of(std::string_view("\0\r", 2)) != std::string_view::npos) {
+            problem(users_errc::malformed_line, parts->first + "@" + parts->second + ": NUL or CR in the fields after the password");
             continue;
         }
         user_entry entry{.user = std::move(parts->first),

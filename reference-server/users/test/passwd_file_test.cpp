@@ -233,6 +233,26 @@ TEST(passwd_file, malformed_lines_are_reported_with_line_numbers_and_skipped) {
     }
 }
 
+// Found by fuzz/refmaild_passwd (seed nul_in_extra_fields): parse() kept extra fields holding NUL
+// or CR that set() refuses and that save() cannot always write back (a trailing CR is lost).
+TEST(passwd_file, nul_or_cr_in_extra_fields_is_a_malformed_line) {
+    for (const std::string line : {std::string("i@m.example:{PLAIN}x:\0", 22), std::string("i@m.example:{PLAIN}x:a\rb"),
+                                   std::string("i@m.example:{PLAIN}x:1000:\r\r")}) {
+        auto r = user_db::parse("ok@example.com:{PLAIN}pw\n" + line + "\n");
+        ASSERT_EQ(r.problems.size(), 1u) << line;
+        EXPECT_EQ(r.problems[0].line, 2u);
+        EXPECT_EQ(r.problems[0].code, users_errc::malformed_line);
+        EXPECT_NE(r.problems[0].message.find("i@m.example"), std::string::npos) << r.problems[0].message;
+        EXPECT_EQ(r.db.entries().size(), 1u);
+    }
+    // One CR before the LF is the line ending, as everywhere else.
+    auto r = user_db::parse("i@m.example:{PLAIN}x:1000:1000\r\n");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.db.entries()[0].extra_fields, "1000:1000");
+    user_db db;
+    EXPECT_FALSE(db.set(r.db.entries()[0]));
+}
+
 TEST(passwd_file, problem_messages_name_the_user_and_scheme_but_not_the_secret) {
     auto r = user_db::parse("alice@example.com:{SSHA}topsecret\nbob@example.com:{SHA512-CRYPT}topsecret\n");
     ASSERT_EQ(r.problems.size(), 2u);
@@ -278,6 +298,19 @@ TEST(passwd_file, hash_password_refuses_unstorable_passwords) {
     EXPECT_EQ(hash_password(password_scheme::sha512_crypt, std::string("a\0b", 3)).error(),
               users_errc::unstorable_password);
     EXPECT_TRUE(hash_password(password_scheme::sha512_crypt, "a:b\nc"));  // hashed, so storable
+}
+
+// Found by fuzz/refmaild_passwd (seed set_hash_user): set() took a user whose local part starts
+// with '#'; save() wrote it, and the next load read the line as a comment, losing the user.
+TEST(passwd_file, set_refuses_a_user_that_would_load_back_as_a_comment) {
+    user_db db;
+    EXPECT_EQ(db.set({.user = "#alice", .domain = "example.com", .scheme = password_scheme::plain, .secret = "pw"}),
+              users_errc::invalid_address);
+    EXPECT_FALSE(db.set({.user = "al#ice", .domain = "example.com", .scheme = password_scheme::plain, .secret = "pw"}));
+    auto r = user_db::parse("al#ice@example.com:{PLAIN}pw\n#bob@example.com:{PLAIN}pw\n");
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r.db.entries().size(), 1u);
+    EXPECT_EQ(r.db.entries()[0].user, "al#ice");
 }
 
 TEST(passwd_file, set_remove_and_local_domains) {

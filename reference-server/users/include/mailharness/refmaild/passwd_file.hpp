@@ -39,10 +39,11 @@
 namespace mailharness::refmaild::users {
 
 enum class users_errc {
-    /// The line has no ':' after the user name.
+    /// The line has no ':' after the user name, or its fields after the password hold NUL or CR.
     malformed_line = 1,
     /// The user name is not "local@domain" with a valid domain and a local part without
-    /// whitespace, control characters, '/' or a leading '.' (it becomes a Maildir path component).
+    /// whitespace, control characters, '/' or a leading '.' (it becomes a Maildir path component)
+    /// or '#' (the line would be a comment).
     invalid_address,
     /// The password field does not start with "{SCHEME}".
     missing_scheme,
