@@ -19,6 +19,7 @@
 #include <charconv>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -148,6 +149,11 @@ config_error::config_error(std::vector<config_problem> problems)
 
 namespace {
 
+// Budget of the rules section (see reader::charge): a condition, action or rule counts this many
+// units (about its size in memory), a text its length.
+constexpr std::size_t max_rules_size = std::size_t{1} << 20;
+constexpr std::size_t rule_node_units = 64;
+
 class reader {
 public:
     reader(config_result& result, std::string source, std::filesystem::path base_dir)
@@ -166,6 +172,24 @@ public:
     void set_key(std::string key) { key_ = std::move(key); }
     const std::string& key() const { return key_; }
 
+    // The rules section is read within a budget: yaml-cpp shares an aliased node instead of copying
+    // it, so a few hundred bytes of anchors and aliases can stand for billions of conditions.
+    void start_budget(std::size_t units) { budget_ = units; }
+    void stop_budget() { budget_.reset(); }
+    // Takes `units` from the budget; false (after one error) once it is spent.
+    bool charge(const YAML::Node& n, std::size_t units) {
+        if (!budget_) return true;
+        if (*budget_ == 0) return false;
+        if (units < *budget_) {
+            *budget_ -= units;
+            return true;
+        }
+        *budget_ = 0;
+        error(n, "the rules are too large (over " + std::to_string(max_rules_size >> 20) +
+                     " MiB counted with every use of a YAML alias expanded)");
+        return false;
+    }
+
     // A single scalar, or a problem.
     bool scalar(const YAML::Node& n, std::string& out) {
         if (n.IsNull()) {
@@ -176,6 +200,7 @@ public:
             error(n, std::string("expected a single value, got a ") + (n.IsMap() ? "map" : "list"));
             return false;
         }
+        if (!charge(n, n.Scalar().size())) return false;
         out = n.Scalar();
         return true;
     }
@@ -226,23 +251,24 @@ public:
         std::uint64_t x = 0;
         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
         std::string_view unit(p, static_cast<std::size_t>(v.data() + v.size() - p));
-        std::chrono::nanoseconds ns{};
-        const std::uint64_t max = 10ull * 365 * 24 * 3600;  // ten years in seconds: no overflow below
-        bool ok = ec == std::errc{} && p != v.data() && x <= max;
-        if (ok && unit == "us") {
-            ns = std::chrono::microseconds(x);
-        } else if (ok && unit == "ms") {
-            ns = std::chrono::milliseconds(x);
-        } else if (ok && unit == "s") {
-            ns = std::chrono::seconds(x);
-        } else if (ok && unit == "m") {
-            ns = std::chrono::minutes(x);
-        } else if (ok && unit == "h") {
-            ns = std::chrono::hours(x);
-        } else {
+        std::chrono::nanoseconds one{};  // one of the unit
+        if (unit == "us") one = std::chrono::microseconds(1);
+        if (unit == "ms") one = std::chrono::milliseconds(1);
+        if (unit == "s") one = std::chrono::seconds(1);
+        if (unit == "m") one = std::chrono::minutes(1);
+        if (unit == "h") one = std::chrono::hours(1);
+        const bool number = (ec == std::errc{} || ec == std::errc::result_out_of_range) && p != v.data();
+        if (!number || one.count() == 0) {
             error(n, "expected a duration with a unit (ms, s, m, h), e.g. \"30s\", got " + in_quotes(v));
             return;
         }
+        // Bounded in the unit, not in seconds, so that the nanoseconds below cannot overflow.
+        const std::uint64_t ten_years = std::chrono::nanoseconds(std::chrono::hours(24 * 365 * 10)).count();
+        if (ec != std::errc{} || x > ten_years / static_cast<std::uint64_t>(one.count())) {
+            error(n, "duration " + in_quotes(v) + " is longer than ten years");
+            return;
+        }
+        const std::chrono::nanoseconds ns = one * static_cast<std::int64_t>(x);
         auto converted = std::chrono::duration_cast<target>(ns);
         if (std::chrono::duration_cast<std::chrono::nanoseconds>(converted) != ns) {
             error(n, "duration " + in_quotes(v) + " is finer than this setting's resolution");
@@ -308,6 +334,7 @@ private:
     std::string source_;
     std::filesystem::path base_dir_;
     std::string key_;  // dotted key of the value being read
+    std::optional<std::size_t> budget_;  // set while reading the rules
 };
 
 // ---- processing rules (see rules.hpp) ----
@@ -335,12 +362,14 @@ void read_condition(reader& r, const YAML::Node& n, const std::string& key, rule
         r.error(n, "conditions nested deeper than " + std::to_string(max_rule_depth));
         return;
     }
+    if (!r.charge(n, rule_node_units)) return;
     if (!n.IsMap() || n.size() != 1) {
         r.error(n, "a condition is a map with one key: all, any, not, client_ip, authenticated, auth_user, "
                    "sender, recipient, header, size_over, size_under, tls or always");
         return;
     }
     const std::string name = n.begin()->first.as<std::string>();
+    if (!r.charge(n, name.size())) return;
     const YAML::Node v = n.begin()->second;
     const std::string sub = key + "." + name;
     r.set_key(sub);
@@ -359,6 +388,7 @@ void read_condition(reader& r, const YAML::Node& n, const std::string& key, rule
         out.type = k::client_ip;
         std::vector<std::string> nets;
         if (v.IsScalar()) {
+            if (!r.charge(v, v.Scalar().size())) return;
             nets.push_back(v.Scalar());
         } else {
             r.string_list(v, nets);
@@ -388,6 +418,7 @@ void read_condition(reader& r, const YAML::Node& n, const std::string& key, rule
         }
         for (const auto& kv : v) {
             const std::string hk = kv.first.as<std::string>();
+            if (!r.charge(kv.first, 1 + hk.size())) return;
             r.set_key(sub + "." + hk);
             if (hk == "name") {
                 r.text(kv.second, out.header_name);
@@ -414,6 +445,7 @@ void read_condition(reader& r, const YAML::Node& n, const std::string& key, rule
 void read_action(reader& r, const YAML::Node& n, const std::string& key, rules::action& out) {
     using k = rules::action::kind;
     r.set_key(key);
+    if (!r.charge(n, rule_node_units)) return;
     if (n.IsScalar() && (n.Scalar() == "discard" || n.Scalar() == "stop")) {
         out.type = n.Scalar() == "discard" ? k::discard : k::stop;
         return;
@@ -423,6 +455,7 @@ void read_action(reader& r, const YAML::Node& n, const std::string& key, rules::
         return;
     }
     const std::string name = n.begin()->first.as<std::string>();
+    if (!r.charge(n, name.size())) return;
     const YAML::Node v = n.begin()->second;
     r.set_key(key + "." + name);
     std::string text;
@@ -469,6 +502,7 @@ void read_rule_list(reader& r, const YAML::Node& n, const std::string& key, std:
         const YAML::Node item = n[i];
         const std::string rk = key + "[" + std::to_string(i) + "]";
         r.set_key(rk);
+        if (!r.charge(item, rule_node_units)) return;
         if (!item.IsMap()) {
             r.error(item, "a rule is a map with name, if, then and rules");
             continue;
@@ -477,6 +511,7 @@ void read_rule_list(reader& r, const YAML::Node& n, const std::string& key, std:
         bool has_body = false;
         for (const auto& kv : item) {
             const std::string k = kv.first.as<std::string>();
+            if (!r.charge(kv.first, 1 + k.size())) return;
             const std::string sub = rk + "." + k;
             r.set_key(sub);
             if (k == "name") {
@@ -622,7 +657,11 @@ const schema_node& schema() {
             leaf("kill_file", [](R r, N n, S s) { r.path(n, s.policy.kill_file); }),
             leaf("long_line_ban", [](R r, N n, S s) { r.duration(n, s.policy.long_line_ban); }),
         }),
-        leaf("rules", [](R r, N n, S s) { read_rule_list(r, n, "rules", s.rules.rules, 1); }),
+        leaf("rules", [](R r, N n, S s) {
+            r.start_budget(max_rules_size);
+            read_rule_list(r, n, "rules", s.rules.rules, 1);
+            r.stop_budget();
+        }),
         section("metrics", {
             leaf("enabled", [](R r, N n, S s) { r.boolean(n, s.metrics.enabled); }),
             leaf("address", [](R r, N n, S s) { r.text(n, s.metrics.address); }),

@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -298,6 +299,57 @@ TEST(config, durations_and_sizes) {
         auto r = parse_config("smtp: {max_message_size: \"" + bad + "\"}\n");
         EXPECT_NE(find_problem(r.problems, "smtp.max_message_size", "expected a size"), nullptr) << bad;
     }
+}
+
+// Found while writing fuzz/refmaild_config (seed duration_overflow replays it under UBSan): the
+// ten-year bound was on the number, not on the time, so "100000000h" overflowed the nanoseconds.
+TEST(config, durations_are_bounded_in_time_whatever_the_unit) {
+    for (const auto& [text, expected] : std::vector<std::pair<std::string, std::chrono::milliseconds>>{
+             {"87600h", 87600h}, {"5256000m", 5256000min}, {"315360000s", 315360000s}, {"315360000000ms", 315360000000ms}}) {
+        auto r = parse_config("policy: {long_line_ban: " + text + "}\n");
+        EXPECT_TRUE(r.ok()) << text << dump(r.problems);
+        EXPECT_EQ(r.settings.policy.long_line_ban, expected) << text;
+    }
+    for (std::string bad : {"87601h", "100000000h", "5256001m", "315360001s", "99999999999999999999s", "18446744073709551615h"}) {
+        auto r = parse_config("policy: {long_line_ban: \"" + bad + "\"}\n");
+        EXPECT_NE(find_problem(r.problems, "policy.long_line_ban", "longer than ten years"), nullptr) << bad << dump(r.problems);
+    }
+    auto r = parse_config("policy: {long_line_ban: \"99999999999999999999 s\"}\n");
+    EXPECT_NE(find_problem(r.problems, "policy.long_line_ban", "expected a duration"), nullptr) << dump(r.problems);
+}
+
+// Found while writing fuzz/refmaild_config, which traps on it (seed alias_expansion): yaml-cpp
+// shares an aliased node and the rules reader walked every use, so ten aliases per level made
+// 10^levels conditions: 573 bytes took 13 s and 850 MB under ASan; 650 bytes would take 8 GB.
+TEST(config, rules_are_bounded_with_aliases_expanded) {
+    std::string yaml = "rules:\n  - if: &c0 {sender: \"*@a.example\"}\n    then: [stop]\n";
+    for (int level = 1; level <= 9; ++level) {
+        yaml += "  - if: &c" + std::to_string(level) + " {any: [";
+        for (int i = 0; i < 10; ++i) yaml += (i ? ", *c" : "*c") + std::to_string(level - 1);
+        yaml += "]}\n    then: [stop]\n";
+    }
+    auto too_large = [](const std::vector<config_problem>& problems) {
+        return std::any_of(problems.begin(), problems.end(), [](const config_problem& p) {
+            return p.key.starts_with("rules[") && p.message.find("the rules are too large") != std::string::npos;
+        });
+    };
+    auto r = parse_config(yaml);
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(too_large(r.problems)) << dump(r.problems);
+    EXPECT_EQ(errors_of(r.problems).size(), 1u) << dump(r.problems);
+
+    // The same with a long text behind one alias: texts count their length.
+    auto wide = parse_config("rules:\n  - if: {sender: &s \"" + std::string(200'000, 'x') +
+                             "\"}\n    then: [stop]\n  - if: {any: [{sender: *s}, {sender: *s}, {sender: *s}, {sender: *s}, "
+                             "{sender: *s}, {sender: *s}]}\n    then: [stop]\n");
+    EXPECT_TRUE(too_large(wide.problems)) << dump(wide.problems);
+
+    // A few shared conditions are fine.
+    auto small = parse_config("rules:\n  - if: &c {any: [{sender: \"*@a.example\"}, {sender: \"*@b.example\"}]}\n"
+                              "    then: [stop]\n  - if: {all: [*c, *c, {not: *c}]}\n    then: [discard]\n");
+    EXPECT_TRUE(small.ok()) << dump(small.problems);
+    ASSERT_EQ(small.settings.rules.rules.size(), 2u);
+    EXPECT_EQ(small.settings.rules.rules[1].when.children.size(), 3u);
 }
 
 TEST(config, semantic_problems_carry_the_yaml_line) {
