@@ -189,6 +189,10 @@ std::string describe(const received& r) { return "\"" + printable(r.text, 200) +
 
 bool matches(const std::string& text, const std::string& pattern, bool exact, std::smatch* m = nullptr) {
     if (exact) return text == pattern;
+    // ${var} expansion can lengthen a pattern past what parse_case checked.
+    if (pattern.size() > max_regex_size) {
+        throw std::invalid_argument("regex longer than " + std::to_string(max_regex_size) + " characters after expansion");
+    }
     const std::regex re(pattern, std::regex::ECMAScript | std::regex::multiline);
     std::smatch local;
     return std::regex_search(text, m ? *m : local, re);

@@ -109,6 +109,9 @@ struct context {
     }
 
     void check_regex(const YAML::Node& at, const std::string& pattern) const {
+        if (pattern.size() > max_regex_size) {
+            fail(at, "regex longer than " + std::to_string(max_regex_size) + " characters");
+        }
         try {
             std::regex re(pattern, std::regex::ECMAScript | std::regex::multiline);
         } catch (const std::regex_error& e) {

@@ -177,3 +177,20 @@ TEST(conform_naive_server, long_line_case_catches_a_reply_per_fragment) {
         }
     }
 }
+
+// A pattern that ${var} expansion makes longer than max_regex_size fails its step instead of
+// overflowing the stack of std::regex's compiler (it crashed mailconform before).
+TEST(conform_naive_server, expanded_regex_over_the_limit_fails_the_step) {
+    naive_server srv;
+    target t;
+    t.tls = tls_mode::none;
+    t.port = srv.port();
+    t.timeout = std::chrono::milliseconds(3000);
+    const auto c = parse_case("id: x\ntitle: t\nprotocol: smtp\nrfc: RFC 5321\nlevel: MUST\ncategory: protocol\n"
+                              "steps:\n  - connect:\n  - expect: \"^220${repeat:100000:a}\"\n",
+                              "long.yaml");
+    const auto r = run_case(c, t, {}, {});
+    EXPECT_EQ(r.outcome, outcome::failed);
+    EXPECT_NE(r.message.find("regex longer than 1024 characters after expansion"), std::string::npos) << r.message;
+    EXPECT_EQ(r.line, 9);
+}

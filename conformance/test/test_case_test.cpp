@@ -192,6 +192,26 @@ TEST(conform_case, errors_name_file_and_line) {
     }
 }
 
+// Found while writing fuzz/conform_case, whose binary overflowed its stack on such a case (its
+// seeds regex_at_limit and regex_over_limit keep the boundary): std::regex compiles one recursion
+// level per atom, so a 200,000-character expect crashed the parser.
+TEST(conform_case, regexes_are_bounded) {
+    const std::string steps = "steps:\n  - connect:\n  - expect: \"";
+    EXPECT_EQ(error_of(header + steps + std::string(max_regex_size, 'a') + "\"\n"), "");
+    EXPECT_NE(error_of(header + steps + std::string(max_regex_size + 1, 'a') + "\"\n").find("t.yaml:9: regex longer than 1024"),
+              std::string::npos);
+    EXPECT_NE(error_of(header + steps + std::string(200'000, 'a') + "\"\n").find("regex longer than"), std::string::npos);
+    EXPECT_NE(error_of(header + "steps:\n  - connect:\n  - expect: x\n    absent: [\"" + std::string(2000, '(') +
+                       std::string(2000, ')') + "\"]\n")
+                  .find("t.yaml:10: regex longer than"),
+              std::string::npos);
+    EXPECT_NE(error_of(header + "steps:\n  - connect:\n  - expect: x\n    capture: {v: \"" + std::string(5000, 'b') + "\"}\n")
+                  .find("regex longer than"),
+              std::string::npos);
+    // With a ${var} the pattern is checked after expansion, when the case runs.
+    EXPECT_EQ(error_of(header + steps + "${repeat:100000:a}\"\n"), "");
+}
+
 TEST(conform_case, shipped_suite_loads_with_unique_ids) {
     const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
     EXPECT_GE(cases.size(), 15u);

@@ -57,6 +57,7 @@
 // trailing newline. Variables: ${name}, ${name+N} (integer addition), ${repeat:N:text}.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -140,6 +141,11 @@ struct test_case {
     bool has_step(step_kind k) const noexcept;
 };
 
+/// The longest regular expression a case may use (expect, expect_not, absent, capture), checked
+/// when the case is parsed and again after ${var} expansion: libstdc++'s std::regex compiles
+/// recursively, and a pattern of a few ten thousand characters overflows the stack.
+inline constexpr std::size_t max_regex_size = 1024;
+
 /// A case file that cannot be used. what() is "file:line: message" (line omitted when unknown).
 class case_error : public std::runtime_error {
 public:
@@ -148,7 +154,8 @@ public:
 
 /// Parses one case from YAML text. `file` names it in errors, and send_file paths are relative to
 /// its directory. Throws case_error on any problem: YAML syntax, a missing or unknown key, a bad
-/// value, an invalid regex, a step before connect, a fixture that cannot be read (or over 16 MiB).
+/// value, an invalid regex or one over max_regex_size, a step before connect, a fixture that cannot
+/// be read (or over 16 MiB).
 test_case parse_case(const std::string& yaml_text, const std::string& file);
 
 /// Reads and parses one file. Throws case_error.
