@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -92,8 +93,8 @@ bool names_host(const std::vector<std::string>& dns_names, const std::string& ho
     return false;
 }
 
-// Reads a whole file; errors as errno values.
-std::error_code read_whole_file(const std::filesystem::path& file, std::string& out) {
+// Reads a whole file, or its first `max` + 1 bytes; errors as errno values.
+std::error_code read_whole_file(const std::filesystem::path& file, std::string& out, std::size_t max) {
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return {errno, std::system_category()};
     char buf[16384];
@@ -104,6 +105,7 @@ std::error_code read_whole_file(const std::filesystem::path& file, std::string& 
         if (n < 0) ec = {errno, std::system_category()};
         if (n <= 0) break;
         out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > max) break;
     }
     ::close(fd);
     return ec;
@@ -754,9 +756,18 @@ const std::vector<std::string>& known_keys() {
 config_result parse_config(std::string_view yaml, std::string_view source_name, const std::filesystem::path& base_dir) {
     config_result result;
     reader r(result, std::string(source_name), base_dir);
+    if (yaml.size() > max_config_size) {
+        r.error(0, "", "larger than " + std::to_string(max_config_size >> 20) + " MiB");
+        return result;
+    }
     YAML::Node root;
     try {
         root = YAML::Load(std::string(yaml));
+    } catch (const YAML::DeepRecursion& e) {
+        // yaml-cpp's own depth limit, which keeps its recursive parser off the end of the stack;
+        // its message is not helpful ("bad file").
+        r.error(e.mark.is_null() ? 0 : e.mark.line + 1, "", "YAML nested too deeply");
+        return result;
     } catch (const YAML::Exception& e) {
         r.error(e.mark.is_null() ? 0 : e.mark.line + 1, "", "YAML syntax: " + e.msg);
         return result;
@@ -780,7 +791,7 @@ config_result parse_config(std::string_view yaml, std::string_view source_name, 
 
 config_result load_config(const std::filesystem::path& file) {
     std::string text;
-    if (auto ec = read_whole_file(file, text)) {
+    if (auto ec = read_whole_file(file, text, max_config_size)) {
         config_result result;
         result.problems.push_back({config_problem::severity::error, file.string(), 0, "",
                                    "cannot read the configuration file: " + ec.message()});

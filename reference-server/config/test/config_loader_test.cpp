@@ -248,6 +248,27 @@ TEST(config, yaml_syntax_errors_have_a_line) {
     EXPECT_EQ(scalar_section.problems[0].line, 1);
 }
 
+// yaml-cpp's parser recurses per level and stops itself (DeepRecursion) long before the stack
+// ends; the loader reports that as one error, and refuses texts over max_config_size outright.
+TEST(config, nesting_and_size_are_bounded) {
+    std::string dashes = "rules:\n  ", maps;
+    for (int i = 0; i < 100'000; ++i) dashes += "- ";
+    for (int i = 0; i < 5'000; ++i) maps += "{a: ";
+    for (const std::string& deep : {"server: " + std::string(100'000, '['), dashes + "x\n", maps}) {
+        auto r = parse_config(deep);
+        ASSERT_EQ(r.problems.size(), 1u) << dump(r.problems);
+        EXPECT_EQ(r.problems[0].message, "YAML nested too deeply") << dump(r.problems);
+        EXPECT_GE(r.problems[0].line, 1);
+    }
+    std::string big = "# padding\n";
+    while (big.size() <= max_config_size) big += "#" + std::string(1000, 'x') + "\n";
+    auto r = parse_config(big, "big.yaml");
+    ASSERT_EQ(r.problems.size(), 1u) << dump(r.problems);
+    EXPECT_EQ(r.problems[0].to_string(), "big.yaml: error: larger than 4 MiB");
+    auto fits = parse_config(big.substr(0, max_config_size));
+    EXPECT_TRUE(fits.ok()) << dump(fits.problems);
+}
+
 TEST(config, unquoted_tls_version_reads_as_text) {
     auto r = parse_config("tls: {min_version: 1.3}\n");
     EXPECT_EQ(r.settings.tls.min_version, tls_version::v1_3) << dump(r.problems);

@@ -20,6 +20,7 @@
 
 #include "mailharness/refmaild/settings.hpp"
 
+#include <cstddef>
 #include <filesystem>
 #include <map>
 #include <stdexcept>
@@ -57,8 +58,12 @@ struct config_result {
     bool ok() const noexcept;
 };
 
+/// The largest configuration parse_config() and load_config() accept (yaml-cpp takes some 70 times
+/// the text's size in memory). Nesting is bounded by yaml-cpp (a few hundred levels).
+inline constexpr std::size_t max_config_size = std::size_t{4} << 20;
+
 /// Parses YAML text and runs validate(). `source_name` is used in problems; relative paths are
-/// resolved against `base_dir` (left relative when empty).
+/// resolved against `base_dir` (left relative when empty). Text over max_config_size is one error.
 config_result parse_config(std::string_view yaml, std::string_view source_name = "<config>",
                            const std::filesystem::path& base_dir = {});
 
