@@ -152,7 +152,7 @@ config_error::config_error(std::vector<config_problem> problems)
 namespace {
 
 // Budget of the rules section (see reader::charge): a condition, action or rule counts this many
-// units (about its size in memory), a text its length.
+// units (about its size in memory), a text its length, a regex its program (rules::regex_size).
 constexpr std::size_t max_rules_size = std::size_t{1} << 20;
 constexpr std::size_t rule_node_units = 64;
 
@@ -430,6 +430,8 @@ void read_condition(reader& r, const YAML::Node& n, const std::string& key, rule
                 if (!r.scalar(kv.second, re)) continue;
                 out.regex = rules::compile_regex(re, err);
                 if (!out.regex) r.error(kv.second, "bad regular expression " + in_quotes(re) + ": " + err);
+                // Each use of an alias compiles again: the program counts, not only the text.
+                if (out.regex && !r.charge(kv.second, rules::regex_size(*out.regex))) return;
             } else {
                 r.error(kv.first, "unknown key " + in_quotes(hk) + "; keys of header are: name, matches");
             }

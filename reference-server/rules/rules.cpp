@@ -2,6 +2,8 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
+
 namespace mailharness::refmaild::rules {
 
 namespace {
@@ -124,6 +126,10 @@ std::shared_ptr<const re2::RE2> compile_regex(const std::string& pattern, std::s
         return nullptr;
     }
     return re;
+}
+
+std::size_t regex_size(const re2::RE2& regex) noexcept {
+    return 16 * static_cast<std::size_t>(std::max(regex.ProgramSize(), 0));
 }
 
 bool valid_folder(std::string_view s) noexcept {

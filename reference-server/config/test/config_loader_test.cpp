@@ -365,6 +365,13 @@ TEST(config, rules_are_bounded_with_aliases_expanded) {
                              "{sender: *s}, {sender: *s}]}\n    then: [stop]\n");
     EXPECT_TRUE(too_large(wide.problems)) << dump(wide.problems);
 
+    // A regex counts its compiled program: twenty uses of a 24-character pattern that compiles
+    // to 4000 instructions are over the budget.
+    std::string regexes = "rules:\n  - if: {header: &h {name: Subject, matches: \"(?:ab|cd){1000}\"}}\n    then: [stop]\n";
+    for (int i = 0; i < 20; ++i) regexes += "  - if: {header: *h}\n    then: [stop]\n";
+    EXPECT_TRUE(too_large(parse_config(regexes).problems));
+    EXPECT_TRUE(parse_config(regexes.substr(0, regexes.find("  - if: {header: *h}"))).ok());
+
     // A few shared conditions are fine.
     auto small = parse_config("rules:\n  - if: &c {any: [{sender: \"*@a.example\"}, {sender: \"*@b.example\"}]}\n"
                               "    then: [stop]\n  - if: {all: [*c, *c, {not: *c}]}\n    then: [discard]\n");

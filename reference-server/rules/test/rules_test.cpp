@@ -155,6 +155,10 @@ TEST(rules, helpers) {
     std::string err;
     EXPECT_EQ(compile_regex("(", err), nullptr);
     EXPECT_FALSE(err.empty());
+    auto small = compile_regex("^yes$", err), big = compile_regex("(?:ab|cd){1000}", err);
+    ASSERT_TRUE(small && big);
+    EXPECT_GT(regex_size(*small), 0u);
+    EXPECT_GT(regex_size(*big), 1000 * regex_size(*small) / 10);
 }
 
 // Found by fuzz/refmaild_rules (seed wildcard_star_in_text): a '*' in the text was taken as a

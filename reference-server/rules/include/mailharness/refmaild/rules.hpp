@@ -23,6 +23,7 @@
 // linear time, so a hostile message cannot make a rule slow. Nothing here does I/O.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -119,6 +120,10 @@ bool parse_reject(std::string_view text, action& out);
 
 /// Compiles an RE2 pattern; nullptr and `error` set when it does not compile.
 std::shared_ptr<const re2::RE2> compile_regex(const std::string& pattern, std::string& error);
+
+/// Roughly the memory a compiled regex holds, in octets (16 per RE2 program instruction), for
+/// loaders that bound the total.
+std::size_t regex_size(const re2::RE2& regex) noexcept;
 
 /// True when `s` may be used as a folder name by file_into (Maildir++ parts separated by '.').
 bool valid_folder(std::string_view s) noexcept;
