@@ -492,6 +492,15 @@ void read_action(reader& r, const YAML::Node& n, const std::string& key, rules::
 }
 
 void read_rule_list(reader& r, const YAML::Node& n, const std::string& key, std::vector<rules::rule>& out, int depth) {
+    // The whole section, from its top level down, is read within one budget (see reader::charge).
+    struct budget_scope {
+        reader& r;
+        bool top;
+        ~budget_scope() {
+            if (top) r.stop_budget();
+        }
+    } scope{r, depth == 1};
+    if (depth == 1) r.start_budget(max_rules_size);
     r.set_key(key);
     if (n.IsNull()) return;
     if (!n.IsSequence()) {
@@ -661,11 +670,7 @@ const schema_node& schema() {
             leaf("kill_file", [](R r, N n, S s) { r.path(n, s.policy.kill_file); }),
             leaf("long_line_ban", [](R r, N n, S s) { r.duration(n, s.policy.long_line_ban); }),
         }),
-        leaf("rules", [](R r, N n, S s) {
-            r.start_budget(max_rules_size);
-            read_rule_list(r, n, "rules", s.rules.rules, 1);
-            r.stop_budget();
-        }),
+        leaf("rules", [](R r, N n, S s) { read_rule_list(r, n, "rules", s.rules.rules, 1); }),
         section("metrics", {
             leaf("enabled", [](R r, N n, S s) { r.boolean(n, s.metrics.enabled); }),
             leaf("address", [](R r, N n, S s) { r.text(n, s.metrics.address); }),
