@@ -382,13 +382,13 @@ struct runner::core : std::enable_shared_from_this<runner::core> {
     awaitable<delivery_result> deliver(std::string id);
     awaitable<void> deliver_group(envelope& env, const std::vector<std::size_t>& idx, const route& r,
                                   const std::string& wire, std::uint64_t size, bool eight_bit);
-    awaitable<attempt_result> try_endpoint(const tcp::endpoint& ep, const hop& h, client_params params,
+    awaitable<attempt_result> try_endpoint(const tcp::endpoint& ep, const hop& h, const client_params& params,
                                            const std::string& wire, bool verify, client_session& session);
     awaitable<route> resolve_route(const std::string& domain);
     awaitable<bool> send_dsn(const envelope& env, const std::string& content);
 
     template <class Token>
-    auto async_query_mx(std::string domain, Token&& token) {
+    auto async_query_mx(const std::string& domain, Token&& token) {
         return asio::async_initiate<Token, void(mx_answer)>(
             [this](auto handler, std::string d) {
                 auto work = asio::make_work_guard(asio::get_associated_executor(handler, strand));
@@ -406,11 +406,11 @@ struct runner::core : std::enable_shared_from_this<runner::core> {
                     work.reset();
                 });
             },
-            token, std::move(domain));
+            token, domain);
     }
 
     template <class Token>
-    auto async_deliver_local(const std::string& address, std::string message, Token&& token) {
+    auto async_deliver_local(const std::string& address, std::string& message, Token&& token) {
         return asio::async_initiate<Token, void(bool, std::error_code)>(
             [this](auto handler, std::string addr, std::string msg) {
                 auto work = std::make_shared<std::optional<decltype(asio::make_work_guard(
@@ -434,34 +434,41 @@ struct runner::core : std::enable_shared_from_this<runner::core> {
                     });
                 }
             },
-            token, address, std::move(message));
+            token, address, std::move(message));  // `message` is consumed
     }
 
-    template <class Token>
-    auto async_spool(int what, envelope env, queued_message msg, Token&& token) {
-        // what: 0 enqueue `msg`, 1 update `env`, 2 remove env.id
+    // Starts a spool change and completes on the caller's executor. Arguments are taken by
+    // reference and moved into the operation: no temporaries live across the co_await (gcc 12
+    // mishandles temporaries with destructors in co_await expressions).
+    template <class Start, class Token>
+    auto async_spool_op(Start start, Token&& token) {
         return asio::async_initiate<Token, void(std::error_code)>(
-            [this, what](auto handler, envelope e, queued_message m) {
+            [this](auto handler, Start st) {
                 auto work = asio::make_work_guard(asio::get_associated_executor(handler, strand));
                 auto shared_h = std::make_shared<std::optional<decltype(handler)>>(std::move(handler));
                 auto shared_w = std::make_shared<std::optional<decltype(work)>>(std::move(work));
-                auto done = [shared_h, shared_w](std::error_code ec) {
+                st([shared_h, shared_w](std::error_code ec) {
                     auto ex = (*shared_w)->get_executor();
                     asio::post(ex, [shared_h, shared_w, ec]() mutable {
                         auto h = std::move(**shared_h);
                         shared_w->reset();
                         std::move(h)(ec);
                     });
-                };
-                if (what == 0) {
-                    sp.enqueue_async(std::move(m), done);
-                } else if (what == 1) {
-                    sp.update_async(std::move(e), done);
-                } else {
-                    sp.remove_async(e.id, done);
-                }
+                });
             },
-            token, std::move(env), std::move(msg));
+            token, std::move(start));
+    }
+    auto async_enqueue(queued_message& m) {
+        return async_spool_op([this, m = std::move(m)](spool_handler done) mutable { sp.enqueue_async(std::move(m), std::move(done)); },
+                              asio::use_awaitable);
+    }
+    auto async_update(const envelope& e) {
+        return async_spool_op([this, e](spool_handler done) mutable { sp.update_async(std::move(e), std::move(done)); },
+                              asio::use_awaitable);
+    }
+    auto async_remove(const std::string& id) {
+        return async_spool_op([this, id](spool_handler done) mutable { sp.remove_async(std::move(id), std::move(done)); },
+                              asio::use_awaitable);
     }
 };
 
@@ -496,7 +503,7 @@ awaitable<route> runner::core::resolve_route(const std::string& domain) {
     co_return r;
 }
 
-awaitable<attempt_result> runner::core::try_endpoint(const tcp::endpoint& ep, const hop& h, client_params params,
+awaitable<attempt_result> runner::core::try_endpoint(const tcp::endpoint& ep, const hop& h, const client_params& params,
                                                      const std::string& wire, bool verify, client_session& session) {
     attempt_result res;
     const std::string where = h.host + "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
@@ -518,7 +525,7 @@ awaitable<attempt_result> runner::core::try_endpoint(const tcp::endpoint& ep, co
         co_return res;
     }
     counters.connections++;
-    session = client_session(std::move(params));
+    session = client_session(params);
     smtp::reply_parser parser;
     std::string out;
     std::string error;  // set when the connection failed mid-way
@@ -538,7 +545,7 @@ awaitable<attempt_result> runner::core::try_endpoint(const tcp::endpoint& ep, co
                 error = "TLS handshake with " + where + " failed: " + (conn->timed_out() ? std::string("timed out") : ec.message());
                 break;
             }
-            log(runner_log_level::debug, "event=queue_starttls host=" + where + " tls=" + conn->tls_version() +
+            log(runner_log_level::info, "event=queue_starttls host=" + where + " tls=" + conn->tls_version() +
                                              (verify ? " verified=yes" : " verified=no"));
             step = session.on_tls_established(out);
         }
@@ -617,7 +624,8 @@ awaitable<void> runner::core::deliver_group(envelope& env, const std::vector<std
             endpoints.emplace_back(asio::ip::make_address(h.host), h.port);
         } else {
             tcp::resolver resolver(ex);
-            auto [ec, results] = co_await resolver.async_resolve(h.host, std::to_string(h.port), use_tuple);
+            const std::string port = std::to_string(h.port);
+            auto [ec, results] = co_await resolver.async_resolve(h.host, port, use_tuple);
             if (ec) {
                 last_error = {0, "4.4.4", h.host, "cannot find the address of " + h.host + ": " + ec.message()};
                 continue;
@@ -628,7 +636,8 @@ awaitable<void> runner::core::deliver_group(envelope& env, const std::vector<std
             params.remote = h.host;
             params.tls = r.tls;
             client_session session(params);
-            attempt_result a = co_await try_endpoint(ep, h, params, wire, verify && r.tls == tls_policy::required, session);
+            const bool verify_this = verify && r.tls == tls_policy::required;
+            attempt_result a = co_await try_endpoint(ep, h, params, wire, verify_this, session);
             if (!a.transaction && a.tls_failed && r.tls == tls_policy::opportunistic) {
                 // Opportunistic TLS that fails falls back to plaintext on the same host (RFC 7435).
                 log(runner_log_level::info, "event=queue_tls_fallback id=" + env.id + " host=" + h.host + " error=\"" +
@@ -699,7 +708,7 @@ awaitable<bool> runner::core::send_dsn(const envelope& env, const std::string& c
     m.env.recipients.push_back({env.sender, rcpt_state::pending, {}});
     m.body = std::make_shared<const std::string>(std::move(dsn));
     envelope queued = m.env;
-    auto ec = co_await async_spool(0, {}, std::move(m), asio::use_awaitable);
+    auto ec = co_await async_enqueue(m);
     if (ec) {
         log(runner_log_level::error, "event=queue_dsn_failed id=" + env.id + " to=<" + env.sender + "> error=\"" +
                                          ec.message() + "\"");
@@ -710,7 +719,10 @@ awaitable<bool> runner::core::send_dsn(const envelope& env, const std::string& c
     log(runner_log_level::info, "event=queue_dsn id=" + env.id + " to=<" + env.sender + "> delivery=queued dsn_id=" +
                                     queued.id + " failed=" + std::to_string(p.failed.size()));
     auto self = shared_from_this();
-    asio::post(strand, [self, queued] { self->schedule(queued.id, queued.next_attempt), self->wake(); });
+    asio::post(strand, [self, queued] {
+        self->schedule(queued.id, queued.next_attempt);
+        self->wake();
+    });
     co_return true;
 }
 
@@ -803,22 +815,22 @@ awaitable<runner::core::delivery_result> runner::core::deliver(std::string id) {
             log(runner_log_level::info, "event=queue_dsn_suppressed id=" + id + " reason=\"null sender\"");
         } else if (any_failed && !co_await send_dsn(env, *content)) {
             env.next_attempt = now + settings.retry.min.count();
-            if (auto ec = co_await async_spool(1, env, {}, asio::use_awaitable)) {
+            if (auto ec = co_await async_update(env)) {
                 log(runner_log_level::error, "event=queue_update_failed id=" + id + " error=\"" + ec.message() + "\"");
             }
             co_return delivery_result{kind::rescheduled, env.next_attempt};
         }
-        envelope gone;
-        gone.id = id;
-        if (auto ec = co_await async_spool(2, gone, {}, asio::use_awaitable)) {
+        if (auto ec = co_await async_remove(id)) {
             log(runner_log_level::error, "event=queue_remove_failed id=" + id + " error=\"" + ec.message() + "\"");
             co_return delivery_result{kind::rescheduled, now + settings.retry.min.count()};
         }
         log(runner_log_level::info, "event=queue_done id=" + id);
         co_return delivery_result{kind::removed, 0};
     }
-    env.next_attempt = now + backoff(settings.retry, env.attempts).count();
-    if (auto ec = co_await async_spool(1, env, {}, asio::use_awaitable)) {
+    // Never later than the expiry time, so that an expired message bounces on time.
+    env.next_attempt = std::min(now + backoff(settings.retry, env.attempts).count(),
+                                std::max(now, env.created + settings.retry.max_lifetime.count()));
+    if (auto ec = co_await async_update(env)) {
         log(runner_log_level::error, "event=queue_update_failed id=" + id + " error=\"" + ec.message() + "\"");
     }
     co_return delivery_result{kind::rescheduled, env.next_attempt};
