@@ -207,6 +207,26 @@ class tls_test(h.unittest.TestCase):
         self.assertEqual(len(q.queued_ids(pair.relay)), 1, "still queued")
 
 
+class recovery_test(h.unittest.TestCase):
+    def test_unreadable_envelope_is_moved_aside_at_start_and_the_rest_is_delivered(self):
+        pair = q.relay_pair()
+        self.addCleanup(pair.close)
+        spool = q.spool_dir(pair.relay)
+        spool.mkdir(parents=True)
+        (spool / "BADBAD.env").write_bytes(b"refmaild-queue-envelope 1\nid BADBAD\ncreated yesterday\n")
+        (spool / "BADBAD.msg").write_bytes(b"Subject: lost\r\n\r\nx\r\n")
+        (spool / "HALF.msg.tmp").write_bytes(b"interrupted write")
+        pair.start()
+        self.assertTrue((spool / "corrupt" / "BADBAD.env").exists())
+        self.assertTrue((spool / "corrupt" / "BADBAD.msg").exists())
+        self.assertFalse((spool / "HALF.msg.tmp").exists())
+        log = (pair.relay.dir / "refmaild.log").read_text()
+        self.assertRegex(log, r"event=queue_recover file=BADBAD\.env problem=\"malformed envelope field; moved to corrupt/\"")
+        marker, data = message("after-recovery")
+        self.assertEqual(pair.submit(ALICE, [CAROL], data), {})
+        q.wait_for(lambda: pair.arrived(CAROL, marker), 20, "delivery after recovery:\n" + pair.relay.log_tail())
+
+
 class cli_test(h.unittest.TestCase):
     """refmaild queue list | flush | delete against a running relay."""
 
