@@ -2,6 +2,7 @@
 
 #include "mailharness/refmaild/cert_tool.hpp"
 #include "mailharness/refmaild/passwd_file.hpp"
+#include "mailharness/refmaild/queue/dns.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -431,6 +432,7 @@ const schema_node& schema() {
             leaf("tls_ca_file", [](R r, N n, S s) { r.path(n, s.queue.tls_ca_file); }),
             leaf("poll_interval", [](R r, N n, S s) { r.duration(n, s.queue.poll_interval); }),
             leaf("mx_port", [](R r, N n, S s) { r.integer(n, s.queue.mx_port); }),
+            leaf("dns_server", [](R r, N n, S s) { r.text(n, s.queue.dns_server); }),
         }),
         section("metrics", {
             leaf("enabled", [](R r, N n, S s) { r.boolean(n, s.metrics.enabled); }),
@@ -763,6 +765,10 @@ std::vector<config_problem> validate(const refmaild_settings& s, std::string_vie
     }
     if (q.poll_interval < 10ms || q.poll_interval > 1min) c.error("queue.poll_interval", "must be 10ms to 1m");
     if (q.mx_port == 0) c.error("queue.mx_port", "must be 1 to 65535");
+    if (!q.dns_server.empty() && !queue::valid_nameserver(q.dns_server)) {
+        c.error("queue.dns_server", "expected an IPv4 address with an optional port, e.g. \"127.0.0.1:5353\", got " +
+                                        in_quotes(q.dns_server));
+    }
 
     // local domains
     std::set<std::string> domains;

@@ -1,10 +1,13 @@
 #include "mailharness/refmaild/queue/dns.hpp"
 
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
 #include <resolv.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <memory>
 
 namespace mailharness::refmaild::queue {
@@ -18,7 +21,35 @@ std::string lower(std::string s) {
     return s;
 }
 
+bool parse_nameserver(std::string_view s, sockaddr_in& out) {
+    std::string_view host = s, port;
+    if (auto colon = s.find(':'); colon != std::string_view::npos) {
+        host = s.substr(0, colon);
+        port = s.substr(colon + 1);
+    }
+    out = {};
+    out.sin_family = AF_INET;
+    out.sin_port = htons(53);
+    if (::inet_pton(AF_INET, std::string(host).c_str(), &out.sin_addr) != 1) return false;
+    if (port.data()) {
+        unsigned v = 0;
+        auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+        if (ec != std::errc{} || p != port.data() + port.size() || v < 1 || v > 65535) return false;
+        out.sin_port = htons(static_cast<std::uint16_t>(v));
+    }
+    return true;
+}
+
 }  // namespace
+
+bool valid_nameserver(std::string_view s) noexcept {
+    sockaddr_in sa{};
+    try {
+        return parse_nameserver(s, sa);
+    } catch (...) {
+        return false;
+    }
+}
 
 mx_answer parse_mx_response(std::span<const unsigned char> packet) {
     mx_answer out;
@@ -68,13 +99,29 @@ mx_answer parse_mx_response(std::span<const unsigned char> packet) {
     return out;
 }
 
-mx_answer query_mx(const std::string& domain) {
+mx_answer query_mx(const std::string& domain, const std::string& nameserver) {
     mx_answer out;
+    sockaddr_in server{};
+    if (!nameserver.empty() && !parse_nameserver(nameserver, server)) {
+        out.status = dns_status::temporary;
+        out.error = "invalid DNS server " + nameserver;
+        return out;
+    }
     auto state = std::make_unique<std::remove_pointer_t<res_state>>();  // zeroed: res_ninit needs that
     if (res_ninit(state.get()) != 0) {
         out.status = dns_status::temporary;
         out.error = "cannot initialise the resolver";
         return out;
+    }
+    if (!nameserver.empty()) {
+        // Only this server. glibc prefers the IPv6 entries in _u._ext.nsaddrs when set: drop them
+        // (res_nclose frees what is left there).
+        for (auto& p : state->_u._ext.nsaddrs) {
+            std::free(p);
+            p = nullptr;
+        }
+        state->nsaddr_list[0] = server;
+        state->nscount = 1;
     }
     std::vector<unsigned char> buf(65536);
     int n = res_nquery(state.get(), domain.c_str(), ns_c_in, ns_t_mx, buf.data(), static_cast<int>(buf.size()));

@@ -69,9 +69,11 @@ struct route {
     tls_policy tls = tls_policy::opportunistic;
     last_reply error;  // when not hosts
 
+    // Domains with equal keys share a transaction (same hosts, same TLS) or the same error.
     std::string key() const {
         std::string k = std::to_string(static_cast<int>(result)) + "|" + std::string(to_string(tls));
         for (const auto& h : hops) k += "|" + h.host + ":" + std::to_string(h.port);
+        if (result != mx_route::kind::hosts) k += "|" + error.status + "|" + error.diagnostic;
         return k;
     }
 };
@@ -393,13 +395,13 @@ struct runner::core : std::enable_shared_from_this<runner::core> {
             [this](auto handler, std::string d) {
                 auto work = asio::make_work_guard(asio::get_associated_executor(handler, strand));
                 asio::post(*dns_pool, [h = std::move(handler), work = std::move(work), d = std::move(d),
-                                       stop = dns_stop]() mutable {
+                                       server = settings.dns_server, stop = dns_stop]() mutable {
                     mx_answer a;
                     if (*stop) {
                         a.status = dns_status::temporary;
                         a.error = "server stopping";
                     } else {
-                        a = query_mx(d);
+                        a = query_mx(d, server);
                     }
                     auto ex = work.get_executor();
                     asio::post(ex, [h = std::move(h), a = std::move(a)]() mutable { std::move(h)(std::move(a)); });
@@ -628,6 +630,8 @@ awaitable<void> runner::core::deliver_group(envelope& env, const std::vector<std
             auto [ec, results] = co_await resolver.async_resolve(h.host, port, use_tuple);
             if (ec) {
                 last_error = {0, "4.4.4", h.host, "cannot find the address of " + h.host + ": " + ec.message()};
+                log(runner_log_level::info, "event=queue_host_failed id=" + env.id + " host=" + h.host + " error=\"" +
+                                                last_error.diagnostic + "\"");
                 continue;
             }
             for (const auto& e : results) endpoints.push_back(e.endpoint());

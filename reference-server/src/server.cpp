@@ -266,6 +266,7 @@ struct server::impl {
             .poll_interval = q.poll_interval,
             .max_message_size = settings.smtp.max_message_size + (1u << 20),
             .mx_port = q.mx_port,
+            .dns_server = q.dns_server,
         };
         queue::runner_hooks hooks;
         hooks.is_local_domain = [this](std::string_view d) {

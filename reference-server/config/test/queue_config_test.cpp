@@ -76,7 +76,8 @@ TEST(queue_config, every_key_is_read) {
         "  tls_verify: false\n"
         "  tls_ca_file: ca.pem\n"
         "  poll_interval: 250ms\n"
-        "  mx_port: 2525\n",
+        "  mx_port: 2525\n"
+        "  dns_server: 127.0.0.1:5353\n",
         "q.yaml", "/etc/refmaild");
     ASSERT_TRUE(r.ok()) << dump(r.problems);
     for (const auto& p : r.problems) EXPECT_NE(p.key.substr(0, 6), "queue.") << p.to_string();
@@ -98,9 +99,10 @@ TEST(queue_config, every_key_is_read) {
     EXPECT_EQ(q.tls_ca_file, fs::path("/etc/refmaild/ca.pem"));
     EXPECT_EQ(q.poll_interval, 250ms);
     EXPECT_EQ(q.mx_port, 2525);
+    EXPECT_EQ(q.dns_server, "127.0.0.1:5353");
     std::size_t queue_keys = 0;
     for (const auto& k : known_keys()) queue_keys += k.starts_with("queue.");
-    EXPECT_EQ(queue_keys, 17u);
+    EXPECT_EQ(queue_keys, 18u);
 }
 
 TEST(queue_config, out_of_range_values_are_errors_and_short_ones_warnings) {
@@ -129,11 +131,13 @@ TEST(queue_config, out_of_range_values_are_errors_and_short_ones_warnings) {
         "  greeting_timeout: 2h\n"
         "  command_timeout: 30s\n"
         "  poll_interval: 1ms\n"
-        "  mx_port: 0\n");
+        "  mx_port: 0\n"
+        "  dns_server: ns.example.com\n");
     for (auto [key, error] : {std::pair{"queue.retry_max", true}, std::pair{"queue.max_lifetime", false},
                               std::pair{"queue.concurrency", true}, std::pair{"queue.connect_timeout", true},
                               std::pair{"queue.greeting_timeout", true}, std::pair{"queue.command_timeout", false},
-                              std::pair{"queue.poll_interval", true}, std::pair{"queue.mx_port", true}}) {
+                              std::pair{"queue.poll_interval", true}, std::pair{"queue.mx_port", true},
+                              std::pair{"queue.dns_server", true}}) {
         auto p = find_problem(r.problems, key);
         ASSERT_NE(p, nullptr) << key << "\n" << dump(r.problems);
         EXPECT_EQ(p->is_error(), error) << p->to_string();

@@ -2,7 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
 #include <set>
+#include <thread>
 
 using namespace mailharness::refmaild::queue;
 
@@ -189,4 +197,94 @@ TEST(queue_dns, route_for_no_data_nxdomain_null_mx_and_trouble) {
     EXPECT_EQ(route_from_mx(a, "x.test", rng).result, mx_route::kind::temporary);
     a.status = dns_status::malformed;
     EXPECT_EQ(route_from_mx(a, "x.test", rng).result, mx_route::kind::temporary);
+}
+
+namespace {
+
+// A UDP DNS server on 127.0.0.1 for query_mx(): answers every query with respond(qname), the
+// query's ID patched in.
+class udp_responder {
+public:
+    explicit udp_responder(std::function<packet(const std::string& qname)> respond) : respond_(std::move(respond)) {
+        fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+        socklen_t len = sizeof sa;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+        port_ = ntohs(sa.sin_port);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~udp_responder() {
+        stop_ = true;
+        thread_.join();
+        ::close(fd_);
+    }
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    int queries() const { return queries_; }
+
+private:
+    void run() {
+        while (!stop_) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0) continue;
+            unsigned char buf[512];
+            sockaddr_in from{};
+            socklen_t len = sizeof from;
+            ssize_t n = ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+            if (n < 13) continue;
+            ++queries_;
+            std::string qname;  // dotted, from the question's labels
+            for (std::size_t i = 12; i < static_cast<std::size_t>(n) && buf[i] != 0; i += buf[i] + 1) {
+                if (!qname.empty()) qname += '.';
+                qname.append(reinterpret_cast<const char*>(buf + i + 1), buf[i]);
+            }
+            packet reply = respond_(qname);
+            reply.b[0] = buf[0];
+            reply.b[1] = buf[1];
+            ::sendto(fd_, reply.b.data(), reply.b.size(), 0, reinterpret_cast<sockaddr*>(&from), len);
+        }
+    }
+    std::function<packet(const std::string&)> respond_;
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> queries_{0};
+    std::thread thread_;
+};
+
+}  // namespace
+
+TEST(queue_dns, query_mx_through_the_resolver_to_a_given_server) {
+    udp_responder dns([](const std::string& qname) {
+        if (qname == "mx.test") {
+            auto p = packet::response(qname, 0, 2);
+            p.mx(20, "b.mx.test");
+            p.mx(10, "a", 12);
+            return p;
+        }
+        if (qname == "nx.test") return packet::response(qname, 3, 0);
+        if (qname == "servfail.test") return packet::response(qname, 2, 0);
+        return packet::response(qname, 0, 0);  // no data
+    });
+    auto a = query_mx("mx.test", dns.address());
+    ASSERT_EQ(a.status, dns_status::ok) << a.error;
+    EXPECT_EQ(a.records, (std::vector<mx_record>{{20, "b.mx.test"}, {10, "a.mx.test"}}));
+    EXPECT_EQ(query_mx("nx.test", dns.address()).status, dns_status::nxdomain);
+    EXPECT_EQ(query_mx("nodata.test", dns.address()).status, dns_status::no_data);
+    EXPECT_EQ(query_mx("servfail.test", dns.address()).status, dns_status::temporary);
+    EXPECT_GE(dns.queries(), 4);
+
+    auto bad = query_mx("mx.test", "ns.example.com");
+    EXPECT_EQ(bad.status, dns_status::temporary);
+    EXPECT_NE(bad.error.find("invalid DNS server"), std::string::npos);
+}
+
+TEST(queue_dns, nameserver_syntax) {
+    EXPECT_TRUE(valid_nameserver("127.0.0.1"));
+    EXPECT_TRUE(valid_nameserver("192.0.2.53:5353"));
+    for (std::string_view bad : {"", "ns.example.com", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "::1", "1.2.3"}) {
+        EXPECT_FALSE(valid_nameserver(bad)) << bad;
+    }
 }

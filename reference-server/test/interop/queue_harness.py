@@ -261,3 +261,63 @@ class fake_smtp:
                 return
             else:
                 send(b"502 5.5.2 not implemented\r\n")
+
+
+class fake_dns:
+    """A UDP DNS server on 127.0.0.1 answering MX queries from `zones`: {name: rcode int | list of
+    (preference, exchange)}; names not listed get NOERROR without records (no data). Point
+    queue.dns_server at it."""
+
+    def __init__(self, zones):
+        self.zones = zones
+        self.queries = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def labels(name):
+        out = b""
+        for label in name.split("."):
+            if label:
+                out += bytes([len(label)]) + label.encode()
+        return out + b"\0"
+
+    def answer(self, query):
+        import struct
+        pos, parts = 12, []
+        while query[pos] != 0:
+            parts.append(query[pos + 1:pos + 1 + query[pos]].decode())
+            pos += query[pos] + 1
+        question = query[12:pos + 5]  # name, type, class
+        qname = ".".join(parts).lower()
+        self.queries.append(qname)
+        zone = self.zones.get(qname, [])
+        rcode = zone if isinstance(zone, int) else 0
+        records = [] if isinstance(zone, int) else zone
+        answers = b""
+        for pref, exchange in records:
+            rdata = struct.pack(">H", pref) + self.labels(exchange)
+            answers += struct.pack(">HHHIH", 0xC00C, 15, 1, 60, len(rdata)) + rdata
+        header = query[:2] + struct.pack(">HHHHH", 0x8180 | rcode, 1, len(records), 0, 0)
+        return header + question + answers
+
+    def run(self):
+        while not self.stopped.is_set():
+            try:
+                data, addr = self.sock.recvfrom(4096)
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                return
+            if len(data) > 12:
+                self.sock.sendto(self.answer(data), addr)
+
+    def close(self):
+        self.stopped.set()
+        self.thread.join(5)
+        self.sock.close()

@@ -163,6 +163,75 @@ class relay_test(h.unittest.TestCase):
         self.wait_queue_empty()
 
 
+class mx_test(h.unittest.TestCase):
+    """Next hops from MX records, served by a scripted DNS server (queue.dns_server); every MX
+    host is reached on the fake next hop's port (queue.mx_port)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = q.fake_smtp()
+        cls.dns = q.fake_dns({
+            # Preference 10 first: 127.0.0.2 refuses (nothing listens there), then localhost.
+            "mx.test": [(20, "localhost"), (10, "127.0.0.2")],
+            "nx.test": 3,
+            "nullmx.test": [(0, "")],
+            "servfail.test": 2,
+        })
+        cls.pair = q.relay_pair(queue_settings=f"dns_server: 127.0.0.1:{cls.dns.port}\nmx_port: {cls.fake.port}\n"
+                                               "default_tls: opportunistic").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pair.close()
+        cls.dns.close()
+        cls.fake.close()
+
+    def log(self):
+        return (self.pair.relay.dir / "refmaild.log").read_text()
+
+    def test_mx_hosts_are_tried_in_preference_order(self):
+        marker, data = message("mx", to="someone@mx.test")
+        self.assertEqual(self.pair.submit(ALICE, ["someone@mx.test"], data), {})
+        q.wait_for(lambda: any(marker in m[2] for m in self.fake.messages), 20, "delivery via MX:\n" + self.log())
+        self.assertIn("mx.test", self.dns.queries)
+        log = self.log()
+        failed = log.find("event=queue_host_failed id=")
+        delivered = log.find("event=queue_delivered id=", failed)
+        self.assertGreaterEqual(failed, 0, log)
+        self.assertIn("host=127.0.0.2", log[failed:log.find("\n", failed)])
+        self.assertRegex(log[delivered:], r"^event=queue_delivered id=\w+ to=<someone@mx\.test> relay=localhost ")
+
+    def test_domain_without_mx_uses_its_own_address(self):
+        marker, data = message("implicit", to="user@localhost")
+        self.assertEqual(self.pair.submit(ALICE, ["user@localhost"], data), {})
+        got = q.wait_for(lambda: [m for m in self.fake.messages if marker in m[2]], 20, "implicit MX:\n" + self.log())
+        self.assertEqual(got[0][1], ["user@localhost"])
+        self.assertIn("localhost", self.dns.queries)
+
+    def test_nxdomain_and_null_mx_bounce(self):
+        before = set(self.pair.relay.delivered(ALICE))
+        marker, data = message("nxdomain", to="a@nx.test")
+        self.assertEqual(self.pair.submit(ALICE, ["a@nx.test", "b@nullmx.test"], data), {})
+        new = q.wait_for(lambda: [v for k, v in self.pair.relay.delivered(ALICE).items() if k not in before], 20,
+                         "the DSN:\n" + self.log())
+        msg, groups, headers = q.dsn_parts(new[0])
+        by_rcpt = {dict(g)["Final-Recipient"]: dict(g) for g in groups[1:]}
+        nx = by_rcpt["rfc822; a@nx.test"]
+        self.assertEqual(nx["Status"], "5.1.2")
+        self.assertTrue(nx["Diagnostic-Code"].startswith("X-refmaild; MX lookup for nx.test: domain does not exist"),
+                        nx["Diagnostic-Code"])
+        self.assertNotIn("Remote-MTA", nx)
+        null = by_rcpt["rfc822; b@nullmx.test"]
+        self.assertEqual(null["Status"], "5.1.10")
+        self.assertIn("null MX", null["Diagnostic-Code"])
+
+    def test_dns_trouble_defers(self):
+        marker, data = message("servfail", to="c@servfail.test")
+        self.assertEqual(self.pair.submit(ALICE, ["c@servfail.test"], data), {})
+        q.wait_for(lambda: "to=<c@servfail.test> relay=none attempt=1 status=4.4.3" in self.log(), 20,
+                   "a DNS deferral:\n" + self.log())
+
+
 class expiry_test(h.unittest.TestCase):
     """A next hop that always answers 4xx: the message expires after queue.max_lifetime."""
 

@@ -205,6 +205,8 @@ struct queue_settings {
     std::chrono::milliseconds poll_interval{std::chrono::seconds(1)};
     /// TCP port of MX hosts.
     std::uint16_t mx_port = 25;
+    /// DNS server for MX lookups, "IPv4[:port]"; empty: the system resolver's (/etc/resolv.conf).
+    std::string dns_server;
 };
 
 enum class log_level { trace, debug, info, warn, error };

@@ -40,8 +40,12 @@ struct mx_answer {
 /// are skipped; a response code other than NOERROR / NXDOMAIN is temporary.
 mx_answer parse_mx_response(std::span<const unsigned char> packet);
 
-/// Blocking MX query for `domain` with the system resolver (/etc/resolv.conf).
-mx_answer query_mx(const std::string& domain);
+/// Blocking MX query for `domain` with the system resolver (/etc/resolv.conf), or, when
+/// `nameserver` is set ("IPv4[:port]", see valid_nameserver()), with that server only.
+mx_answer query_mx(const std::string& domain, const std::string& nameserver = {});
+
+/// True for "a.b.c.d" or "a.b.c.d:port" (port 1..65535).
+bool valid_nameserver(std::string_view s) noexcept;
 
 /// Where to deliver mail for a domain, from its MX answer.
 struct mx_route {

@@ -74,6 +74,8 @@ struct runner_settings {
     std::uint64_t max_message_size = 1ull << 30;
     /// TCP port used for MX hosts.
     std::uint16_t mx_port = 25;
+    /// DNS server for MX lookups, "IPv4[:port]"; empty: the system resolver's (/etc/resolv.conf).
+    std::string dns_server;
 };
 
 enum class runner_log_level { debug, info, warn, error };
