@@ -23,8 +23,9 @@ public:
 
     /// Resolves and connects (non-blocking connect + poll). Throws std::runtime_error.
     void open(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout);
-    /// TLS handshake on the open socket. `ctx` must outlive the connection. Verifies `host` unless
-    /// the context verifies nothing. Throws std::runtime_error with OpenSSL's reason.
+    /// TLS handshake on the open socket. `ctx` must outlive the connection. `host` is the name sent
+    /// as SNI (unless an IP literal) and verified unless the context verifies nothing. Throws
+    /// std::runtime_error with OpenSSL's reason.
     void start_tls(SSL_CTX* ctx, const std::string& host, std::chrono::milliseconds timeout);
     /// Writes all of `data`. Throws std::runtime_error on error or timeout.
     void write(std::string_view data, std::chrono::milliseconds timeout);
@@ -33,6 +34,8 @@ public:
     void close() noexcept;
     bool is_open() const noexcept { return fd_ >= 0; }
     bool tls() const noexcept { return ssl_ != nullptr; }
+    /// The TLS connection (for inspecting the peer's certificate); null before start_tls.
+    SSL* native_ssl() const noexcept { return ssl_; }
 
 private:
     bool wait(short events, std::chrono::steady_clock::time_point deadline);

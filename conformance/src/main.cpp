@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
     app.add_option("--password", flags.password, "password for AUTH cases");
     app.add_flag("--insecure", flags.insecure, "do not verify the server certificate");
     app.add_option("--cafile", flags.cafile, "PEM CA certificates to verify the server with");
+    app.add_option("--tls-name", flags.tls_name, "the name the server certificate must carry (SNI too; default: --host)");
+    app.add_option("--cert-warn-days", flags.cert_warn_days, "expiry cases fail when the certificate expires within this many days (default 14)")
+        ->check(CLI::Range(1, 3650));
     app.add_option("--timeout", timeout_ms, "timeout of every network operation, ms (default 10000)");
     app.add_option("--quiet-time", quiet_ms, "how long to wait for replies that must not come, ms (default 1000)");
     app.add_option("--suite", suite_dir, "directory of case files")->capture_default_str();
@@ -78,6 +81,8 @@ int main(int argc, char** argv) {
             {"--password", [&] { t.password = flags.password; }},
             {"--insecure", [&] { t.insecure = flags.insecure; }},
             {"--cafile", [&] { t.cafile = flags.cafile; }},
+            {"--tls-name", [&] { t.tls_name = flags.tls_name; }},
+            {"--cert-warn-days", [&] { t.cert_warn_days = flags.cert_warn_days; }},
             {"--timeout", [&] { t.timeout = std::chrono::milliseconds(timeout_ms); }},
             {"--quiet-time", [&] { t.quiet_time = std::chrono::milliseconds(quiet_ms); }},
         };

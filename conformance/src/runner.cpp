@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "connection.hpp"
+#include "tls_inspect.hpp"
 #include "mailharness/smtp/reply.hpp"
 
 namespace mailharness::conform {
@@ -152,6 +153,13 @@ public:
         return n;
     }
 
+    /// The start of what unread() counts, printable.
+    std::string unread_text() const {
+        std::string all;
+        for (const auto& r : queued_) all += r.text + "\r\n";
+        return printable(all + in_, 80);
+    }
+
     /// After a TLS upgrade: the reply parser starts afresh.
     void restart_parser() {
         parser_ = smtp::reply_parser();
@@ -165,6 +173,17 @@ private:
     std::deque<received> queued_;
     bool eof_ = false;
 };
+
+/// Every LF not preceded by CR becomes CRLF.
+std::string to_crlf(std::string_view in) {
+    std::string out;
+    out.reserve(in.size() + in.size() / 32);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) out += '\r';
+        out += in[i];
+    }
+    return out;
+}
 
 std::string describe(const received& r) { return "\"" + printable(r.text, 200) + "\""; }
 
@@ -212,7 +231,7 @@ private:
                 session = std::make_unique<smtp_session>(result_.transcript);
                 result_.transcript += "-- connect " + s.text + " to " + t_.host + ":" + std::to_string(t_.port) + "\n";
                 session->conn.open(t_.host, t_.port, t_.timeout);
-                if (t_.tls == tls_mode::implicit) session->conn.start_tls(ssl_ctx(), t_.host, t_.timeout);
+                if (t_.tls == tls_mode::implicit) session->conn.start_tls(ssl_ctx(), t_.certificate_name(), t_.timeout);
                 current_ = session.get();
                 break;
             }
@@ -233,6 +252,26 @@ private:
                 current().send(expand(s.text, vars_), t_.timeout);
                 last_send_ = clock::now();
                 break;
+            case step_kind::send_file: {
+                std::string bytes = s.expand ? expand(s.text, vars_) : s.text;
+                if (s.crlf) bytes = to_crlf(bytes);
+                result_.transcript += "-- send_file " + s.fixture + " (" + std::to_string(bytes.size()) + " bytes)\n";
+                current().send(bytes, t_.timeout);
+                last_send_ = clock::now();
+                break;
+            }
+            case step_kind::tls_check: {
+                auto& session = current();
+                detail::tls_check_params p{.name = t_.certificate_name(),
+                                           .cafile = t_.cafile,
+                                           .days = s.days ? s.days : t_.cert_warn_days,
+                                           .min_version = s.min_version};
+                const std::string what = std::string("tls_check ") + to_string(s.check);
+                const std::string why = detail::check_tls(session.conn.native_ssl(), s.check, p);
+                result_.transcript += "-- " + what + (why.empty() ? ": ok" : ": " + why) + "\n";
+                if (!why.empty()) throw step_failure{what + ": " + why};
+                break;
+            }
             case step_kind::expect: expect(s); break;
             case step_kind::expect_not: expect_not(s); break;
             case step_kind::starttls: {
@@ -240,7 +279,8 @@ private:
                 if (session.conn.tls()) throw step_failure{"the connection is already TLS"};
                 if (session.unread() > 0) {
                     throw step_failure{"the server sent " + std::to_string(session.unread()) +
-                                       " bytes after its STARTTLS reply, before the handshake"};
+                                       " bytes after its STARTTLS reply, before the handshake: \"" +
+                                       session.unread_text() + "\""};
                 }
                 starttls(s, session);
                 break;
@@ -252,11 +292,12 @@ private:
             case step_kind::expect_closed: {
                 auto& session = current();
                 received r;
-                switch (session.next(r, t_.timeout)) {
+                const auto wait = timeout_of(s);
+                switch (session.next(r, wait)) {
                     case got::reply: throw step_failure{"expected the server to close; it replied " + describe(r)};
                     case got::timeout:
                         throw step_failure{"the server did not close the connection within " +
-                                           std::to_string(t_.timeout.count()) + " ms"};
+                                           std::to_string(wait.count()) + " ms"};
                     case got::eof: session.conn.close(); break;
                 }
                 break;
@@ -268,20 +309,20 @@ private:
         result_.transcript += "-- TLS handshake" + (s.tls_version.empty() ? "" : " offering only TLSv" + s.tls_version) + "\n";
         SSL_CTX* ctx = ssl_ctx();
         ctx_ptr own(nullptr, SSL_CTX_free);
-        if (!s.tls_version.empty() || (s.verify && t_.insecure)) {
+        const bool verify = s.verify.value_or(!t_.insecure);
+        if (!s.tls_version.empty() || verify == t_.insecure) {
             static const std::map<std::string, int> versions{
                 {"1.0", TLS1_VERSION}, {"1.1", TLS1_1_VERSION}, {"1.2", TLS1_2_VERSION}, {"1.3", TLS1_3_VERSION}};
-            own.reset(detail::make_client_ctx(t_.insecure && !s.verify, t_.cafile,
-                                              s.tls_version.empty() ? 0 : versions.at(s.tls_version)));
+            own.reset(detail::make_client_ctx(!verify, t_.cafile, s.tls_version.empty() ? 0 : versions.at(s.tls_version)));
             ctx = own.get();
         }
         if (!s.must_fail) {
-            session.conn.start_tls(ctx, t_.host, t_.timeout);
+            session.conn.start_tls(ctx, t_.certificate_name(), t_.timeout);
             session.restart_parser();
             return;
         }
         try {
-            session.conn.start_tls(ctx, t_.host, t_.timeout);
+            session.conn.start_tls(ctx, t_.certificate_name(), t_.timeout);
         } catch (const std::exception& e) {
             const std::string why = e.what();
             result_.transcript += "-- refused: " + why + "\n";
@@ -298,11 +339,16 @@ private:
                            " succeeded; it must be refused"};
     }
 
+    std::chrono::milliseconds timeout_of(const step& s) const {
+        return s.timeout_ms > 0 ? std::chrono::milliseconds(s.timeout_ms) : t_.timeout;
+    }
+
     void expect(const step& s) {
         received r;
-        switch (current().next(r, t_.timeout)) {
+        const auto wait = timeout_of(s);
+        switch (current().next(r, wait)) {
             case got::eof: throw step_failure{"the server closed the connection instead of replying"};
-            case got::timeout: throw step_failure{"no reply within " + std::to_string(t_.timeout.count()) + " ms"};
+            case got::timeout: throw step_failure{"no reply within " + std::to_string(wait.count()) + " ms"};
             case got::reply: break;
         }
         if (s.min_ms > 0) {
@@ -323,6 +369,12 @@ private:
             throw step_failure{"reply " + describe(r) + (s.exact ? " is not \"" : " does not match /") +
                                    printable(pattern, 200) + (s.exact ? "\"" : "/"),
                                s.skip_unless_match};
+        }
+        for (const auto& a : s.absent) {
+            const std::string bad = expand(a, vars_);
+            if (matches(r.text, bad, false)) {
+                throw step_failure{"reply " + describe(r) + " contains what must not appear: /" + printable(bad, 200) + "/"};
+            }
         }
         for (const auto& cap : s.captures) {
             if (!cap.regex) {
@@ -393,7 +445,7 @@ std::set<std::string> probe_smtp_capabilities(const target& t) {
         std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(nullptr, SSL_CTX_free);
         if (t.tls == tls_mode::implicit) {
             ctx.reset(detail::make_client_ctx(t.insecure, t.cafile));
-            s.conn.start_tls(ctx.get(), t.host, t.timeout);
+            s.conn.start_tls(ctx.get(), t.certificate_name(), t.timeout);
         }
         received r;
         if (s.next(r, t.timeout) != got::reply || r.code != 220) throw std::runtime_error("no 220 greeting");

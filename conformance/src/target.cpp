@@ -59,6 +59,11 @@ void load_target(const std::string& path, target& t) {
             else if (key == "password") t.password = v.as<std::string>();
             else if (key == "insecure") t.insecure = v.as<bool>();
             else if (key == "cafile") t.cafile = v.as<std::string>();
+            else if (key == "tls_name") t.tls_name = v.as<std::string>();
+            else if (key == "cert_warn_days") {
+                t.cert_warn_days = v.as<int>();
+                if (t.cert_warn_days < 1 || t.cert_warn_days > 3650) throw std::invalid_argument("must be 1..3650");
+            }
             else if (key == "timeout_ms") t.timeout = std::chrono::milliseconds(v.as<unsigned>());
             else if (key == "quiet_ms") t.quiet_time = std::chrono::milliseconds(v.as<unsigned>());
             else throw std::invalid_argument("unknown key '" + key + "'");

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -42,11 +43,24 @@ const char* to_string(step_kind k) noexcept {
         case step_kind::use: return "use";
         case step_kind::send: return "send";
         case step_kind::send_raw: return "send_raw";
+        case step_kind::send_file: return "send_file";
+        case step_kind::tls_check: return "tls_check";
         case step_kind::expect: return "expect";
         case step_kind::expect_not: return "expect_not";
         case step_kind::starttls: return "starttls";
         case step_kind::close: return "close";
         case step_kind::expect_closed: return "expect_closed";
+    }
+    return "?";
+}
+
+const char* to_string(tls_check_kind k) noexcept {
+    switch (k) {
+        case tls_check_kind::validity: return "validity";
+        case tls_check_kind::hostname: return "hostname";
+        case tls_check_kind::chain: return "chain";
+        case tls_check_kind::expiry: return "expiry";
+        case tls_check_kind::version: return "version";
     }
     return "?";
 }
@@ -119,8 +133,27 @@ const std::pair<const char*, step_kind> step_keys[] = {
     {"send", step_kind::send},         {"send_raw", step_kind::send_raw},
     {"expect", step_kind::expect},     {"expect_not", step_kind::expect_not},
     {"starttls", step_kind::starttls}, {"close", step_kind::close},
-    {"expect_closed", step_kind::expect_closed},
+    {"expect_closed", step_kind::expect_closed}, {"send_file", step_kind::send_file},
+    {"tls_check", step_kind::tls_check},
 };
+
+constexpr std::size_t max_fixture_size = 16u << 20;
+
+/// The bytes of a fixture file, `name` relative to the case file's directory.
+std::string read_fixture(const context& cx, const YAML::Node& at, const std::string& name, std::string& resolved) {
+    namespace fs = std::filesystem;
+    if (name.empty()) cx.fail(at, "send_file needs a file name");
+    const fs::path p = fs::path(name).is_absolute() ? fs::path(name) : fs::path(cx.file).parent_path() / name;
+    resolved = p.string();
+    std::error_code ec;
+    const auto size = fs::file_size(p, ec);
+    if (ec) cx.fail(at, "fixture " + resolved + ": " + ec.message());
+    if (size > max_fixture_size) cx.fail(at, "fixture " + resolved + " is over 16 MiB");
+    std::ifstream in(p, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in && !in.eof()) cx.fail(at, "fixture " + resolved + ": cannot read");
+    return bytes;
+}
 
 step parse_step(const context& cx, const YAML::Node& n) {
     if (!n.IsMap()) cx.fail(n, "a step must be a map such as {send: \"NOOP\"}");
@@ -139,7 +172,10 @@ step parse_step(const context& cx, const YAML::Node& n) {
             }
         }
     }
-    if (!action) cx.fail(n, "step has no action (connect, use, send, send_raw, expect, expect_not, starttls, close, expect_closed)");
+    if (!action) {
+        cx.fail(n, "step has no action (connect, use, send, send_raw, send_file, expect, expect_not, starttls, tls_check, "
+                   "close, expect_closed)");
+    }
     const YAML::Node value = n[action_key];
 
     switch (s.kind) {
@@ -153,6 +189,25 @@ step parse_step(const context& cx, const YAML::Node& n) {
         case step_kind::send_raw:
             s.text = cx.scalar(value, action_key);
             break;
+        case step_kind::send_file:
+            s.text = read_fixture(cx, value, cx.scalar(value, action_key), s.fixture);
+            break;
+        case step_kind::tls_check: {
+            const auto what = cx.scalar(value, action_key);
+            static const std::pair<const char*, tls_check_kind> kinds[] = {
+                {"validity", tls_check_kind::validity}, {"hostname", tls_check_kind::hostname},
+                {"chain", tls_check_kind::chain},       {"expiry", tls_check_kind::expiry},
+                {"version", tls_check_kind::version}};
+            bool known = false;
+            for (const auto& [name, kind] : kinds) {
+                if (what == name) {
+                    s.check = kind;
+                    known = true;
+                }
+            }
+            if (!known) cx.fail(value, "tls_check must be validity, hostname, chain, expiry or version, not '" + what + "'");
+            break;
+        }
         case step_kind::expect:
         case step_kind::expect_not:
             s.text = value.IsNull() ? std::string() : cx.scalar(value, action_key);
@@ -183,6 +238,29 @@ step parse_step(const context& cx, const YAML::Node& n) {
             }
             continue;
         }
+        if (s.kind == step_kind::send_file) {
+            if (key == "crlf") s.crlf = cx.boolean(kv.second, key);
+            else if (key == "expand") s.expand = cx.boolean(kv.second, key);
+            else cx.fail(kv.first, "unknown key '" + key + "' in a send_file step");
+            continue;
+        }
+        if (s.kind == step_kind::tls_check) {
+            if (key == "days" && s.check == tls_check_kind::expiry) {
+                s.days = cx.integer(kv.second, key);
+                if (s.days < 1 || s.days > 3650) cx.fail(kv.second, "days must be 1..3650");
+            } else if (key == "min" && s.check == tls_check_kind::version) {
+                s.min_version = cx.scalar(kv.second, key);
+                if (s.min_version != "1.2" && s.min_version != "1.3") cx.fail(kv.second, "min must be \"1.2\" or \"1.3\"");
+            } else {
+                cx.fail(kv.first, "unknown key '" + key + "' in a tls_check: " + to_string(s.check) + " step");
+            }
+            continue;
+        }
+        if (s.kind == step_kind::expect_closed && key == "timeout_ms") {
+            s.timeout_ms = cx.integer(kv.second, key);
+            if (s.timeout_ms < 1) cx.fail(kv.second, "timeout_ms must be >= 1");
+            continue;
+        }
         if (!is_expect) cx.fail(kv.first, "unknown key '" + key + "' in a " + action_key + " step");
         if (key == "exact") {
             s.exact = cx.boolean(kv.second, key);
@@ -197,6 +275,14 @@ step parse_step(const context& cx, const YAML::Node& n) {
         } else if (key == "min_ms" && s.kind == step_kind::expect) {
             s.min_ms = cx.integer(kv.second, key);
             if (s.min_ms < 0) cx.fail(kv.second, "min_ms must be >= 0");
+        } else if (key == "timeout_ms" && s.kind == step_kind::expect) {
+            s.timeout_ms = cx.integer(kv.second, key);
+            if (s.timeout_ms < 1) cx.fail(kv.second, "timeout_ms must be >= 1");
+        } else if (key == "absent" && s.kind == step_kind::expect) {
+            s.absent = cx.strings(kv.second, key);
+            for (const auto& a : s.absent) {
+                if (a.find("${") == std::string::npos) cx.check_regex(kv.second, a);
+            }
         } else if (key == "skip_unless_match" && s.kind == step_kind::expect) {
             s.skip_unless_match = cx.boolean(kv.second, key);
         } else if (key == "capture" && s.kind == step_kind::expect) {
@@ -222,6 +308,9 @@ step parse_step(const context& cx, const YAML::Node& n) {
         cx.check_regex(value, s.text);
     }
     if (s.exact && !s.captures.empty()) cx.fail(n, "capture needs a regex expect, not exact");
+    if (s.kind == step_kind::tls_check && s.check == tls_check_kind::version && s.min_version.empty()) {
+        cx.fail(n, "tls_check: version needs min: \"1.2\" or \"1.3\"");
+    }
     return s;
 }
 

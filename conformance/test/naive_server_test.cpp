@@ -21,7 +21,9 @@ namespace {
 
 class naive_server {
 public:
-    naive_server() {
+    /// `line_buffer` > 0: a fixed line buffer of that size; a longer line is handled as several
+    /// lines of that size (the fgets-style reading that answers each fragment).
+    explicit naive_server(std::size_t line_buffer = 0) : line_buffer_(line_buffer) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
@@ -49,20 +51,22 @@ private:
             if (c < 0) return;
             timeval tv{5, 0};
             ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            session(c);
+            session(c, line_buffer_);
             ::close(c);
         }
     }
     static void say(int c, const std::string& s) { ::send(c, s.data(), s.size(), MSG_NOSIGNAL); }
 
     // Lines end at LF (CR stripped): the lenient parsing that makes smuggling possible.
-    static void session(int c) {
+    static void session(int c, std::size_t line_buffer) {
         say(c, "220 naive.test ESMTP\r\n");
         std::string buf;
         bool data = false;
         char tmp[4096];
         for (;;) {
-            const auto nl = buf.find('\n');
+            auto nl = buf.find('\n');
+            const std::size_t line_end = nl == std::string::npos ? buf.size() : nl;
+            if (line_buffer > 0 && line_end >= line_buffer) nl = line_buffer - 1;  // a full buffer is a "line"
             if (nl == std::string::npos) {
                 const ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
                 if (n <= 0) return;
@@ -91,6 +95,7 @@ private:
         }
     }
 
+    std::size_t line_buffer_ = 0;
     int fd_ = -1;
     std::uint16_t port_ = 0;
     std::atomic<bool> stop_{false};
@@ -147,4 +152,28 @@ TEST(conform_naive_server, only_and_exclude_select_by_id_tag_protocol_and_catego
     EXPECT_FALSE(selected(c, {.only = {"pop3"}}));
     EXPECT_FALSE(selected(c, {.exclude = {"smtp-x"}}));
     EXPECT_FALSE(selected(c, {.only = {"smtp"}, .exclude = {"relay"}}));
+}
+
+// A server that reads commands into a fixed 1024-octet buffer answers every fragment of a longer
+// line, as if it were a command of its own: the long-line case must catch it; the unbounded naive
+// server answers once and passes.
+TEST(conform_naive_server, long_line_case_catches_a_reply_per_fragment) {
+    target t;
+    t.tls = tls_mode::none;
+    t.local_domain = "naive.test";
+    t.timeout = std::chrono::milliseconds(3000);
+    t.quiet_time = std::chrono::milliseconds(300);
+    const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
+    for (const std::size_t buffer : {std::size_t{0}, std::size_t{1024}}) {
+        naive_server srv(buffer);
+        t.port = srv.port();
+        const auto results = run_cases(cases, t, {.only = {"smtp-overlong-command-line"}}, nullptr);
+        ASSERT_EQ(results.size(), 1u);
+        if (buffer == 0) {
+            EXPECT_EQ(results[0].outcome, outcome::passed) << results[0].message << '\n' << results[0].transcript;
+        } else {
+            EXPECT_EQ(results[0].outcome, outcome::failed) << results[0].transcript;
+            EXPECT_NE(results[0].message.find("unexpected reply \"250 ok\""), std::string::npos) << results[0].message;
+        }
+    }
 }

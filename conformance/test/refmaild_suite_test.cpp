@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -111,6 +112,9 @@ TEST_F(conform_refmaild, every_smtp_case_passes) {
     }
     EXPECT_NE(all.find("Subject: mailconform delivery\r\n\r\nbody\r\n.a stuffed line\r\n"), std::string::npos);
     EXPECT_NE(all.find("Subject: chunked\r\n\r\nfirst\r\n.\r\nsecond\r\n"), std::string::npos);
+    // The fixture message: its LF lines sent as CRLF, ${var}s expanded, the stuffed dot removed.
+    EXPECT_NE(all.find("To: <bob@example.test>\r\nSubject: mailconform fixture: a MIME message\r\n"), std::string::npos);
+    EXPECT_NE(all.find("A plain text part.\r\n.this line starts with a dot"), std::string::npos);
 }
 
 // The runner must be able to fail: a case expecting what refmaild does not do fails, names its
@@ -134,8 +138,15 @@ TEST_F(conform_refmaild, wrong_expectations_fail_and_missing_capability_skips) {
                                    "steps:\n  - connect:\n  - expect: \"^220 mx\\\\.example\\\\.test\"\n"
                                    "  - send: QUIT\n  - expect: \"^221\"\n  - expect_closed: true\n",
                                "quit.yaml"));
+    cases.push_back(parse_case("id: slow\n" + head +
+                                   "steps:\n  - connect:\n  - expect: \"^220\"\n  - expect: \"\"\n    timeout_ms: 200\n",
+                               "slow.yaml"));
     const auto results = run_cases(cases, target_, {}, nullptr);
-    ASSERT_EQ(results.size(), 5u);
+    ASSERT_EQ(results.size(), 6u);
+    // A step's own timeout replaces the target's (5 s here).
+    EXPECT_EQ(results[5].outcome, outcome::failed);
+    EXPECT_EQ(results[5].message, "no reply within 200 ms");
+    EXPECT_LT(results[5].duration, std::chrono::milliseconds(2000));
     EXPECT_EQ(results[0].outcome, outcome::failed);
     EXPECT_EQ(results[0].line, 9);  // the expect step: header 6 lines, steps:, connect
     EXPECT_NE(results[0].message.find("does not match"), std::string::npos) << results[0].message;
@@ -177,21 +188,45 @@ TEST_F(conform_refmaild, plaintext_auth_before_starttls_is_caught) {
 }
 
 // A server that takes only TLS 1.3 must fail the TLS 1.2 case, and still refuse TLS 1.0/1.1 (the
-// refusal comes from the server: these cases are not skipped).
+// refusal comes from the server: these cases are not skipped); the TLS 1.3 cases pass.
 TEST_F(conform_refmaild, tls_version_cases_follow_the_server_minimum) {
     settings_.tls.min_version = refmaild::config::tls_version::v1_3;
     start();
     const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
     const auto results = run_cases(cases, target_, {.only = {"tls-version"}}, nullptr);
-    ASSERT_EQ(results.size(), 3u);
+    ASSERT_EQ(results.size(), 5u);
     for (const auto& r : results) {
         if (r.tc->id == "smtp-tls-accepts-tls12") {
             EXPECT_EQ(r.outcome, outcome::failed) << r.transcript;
         } else {
             EXPECT_EQ(r.outcome, outcome::passed) << r.tc->id << ": " << r.message << '\n' << r.transcript;
-            EXPECT_NE(r.transcript.find("-- refused: TLS handshake failed"), std::string::npos) << r.transcript;
+            if (r.tc->id.find("refuses") != std::string::npos) {
+                EXPECT_NE(r.transcript.find("-- refused: TLS handshake failed"), std::string::npos) << r.transcript;
+            }
         }
     }
+}
+
+// The TLS 1.3 cases pass against refmaild; the version check judges what was negotiated, so a
+// handshake held to TLS 1.2 (by this client here; by a TLS 1.2-only server elsewhere) fails it.
+TEST_F(conform_refmaild, version_check_judges_the_negotiated_version) {
+    const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
+    auto results = run_cases(cases, target_, {.only = {"smtp-tls-prefers-tls13", "smtp-tls-accepts-tls13"}}, nullptr);
+    ASSERT_EQ(results.size(), 2u);
+    for (const auto& r : results) EXPECT_EQ(r.outcome, outcome::passed) << r.tc->id << ": " << r.message;
+
+    auto held_to = [](const std::string& min) {
+        return parse_case("id: v" + min + "\ntitle: t\nprotocol: smtp\nrfc: RFC 9325 3.1.1\nlevel: SHOULD\ncategory: tls\n"
+                          "steps:\n  - connect:\n  - expect: \"^220\"\n  - send: EHLO x.test\n  - expect: \"^250\"\n"
+                          "  - send: STARTTLS\n  - expect: \"^220\"\n  - starttls: true\n    tls_version: \"1.2\"\n"
+                          "  - tls_check: version\n    min: \"" + min + "\"\n",
+                          "v.yaml");
+    };
+    results = run_cases({held_to("1.3"), held_to("1.2")}, target_, {}, nullptr);
+    ASSERT_EQ(results.size(), 2u);
+    EXPECT_EQ(results[0].outcome, outcome::failed) << results[0].transcript;
+    EXPECT_EQ(results[0].message, "tls_check version: negotiated TLSv1.2; at least TLSv1.3 expected");
+    EXPECT_EQ(results[1].outcome, outcome::passed) << results[1].message;
 }
 
 // Several named connections in one case: each keeps its own session state.
@@ -261,4 +296,98 @@ TEST_F(conform_refmaild, implicit_tls_target) {
             EXPECT_EQ(r.outcome, outcome::passed) << r.tc->id << ": " << r.message << '\n' << r.transcript;
         }
     }
+}
+
+// The certificate cases against refmaild serving deliberately bad certificates made with the
+// repo's certificate tool: each case fails exactly when its property is broken, and says so.
+TEST_F(conform_refmaild, certificate_cases_name_what_is_wrong) {
+    namespace cert = refmaild::cert;
+    using namespace std::chrono_literals;
+    const auto dir = dir_ / "certs";
+    fs::create_directories(dir);
+    const std::vector<std::string> sans{"127.0.0.1", "mx.example.test"};
+    auto root = cert::make_ca({.common_name = "conform test root"}, dir / "root");
+    ASSERT_TRUE(root) << root.error().message();
+    auto inter = cert::issue({.common_name = "conform test intermediate", .is_ca = true}, *root, dir, "inter");
+    ASSERT_TRUE(inter) << inter.error().message();
+    auto rogue = cert::make_ca({.common_name = "rogue root"}, dir / "rogue");
+    ASSERT_TRUE(rogue) << rogue.error().message();
+    auto make = [&](const std::string& name, cert::cert_options o, const cert::pem_paths& by) {
+        auto p = cert::issue(o, by, dir, name);
+        if (!p) throw std::runtime_error(name + ": " + p.error().message());
+        return *p;
+    };
+    // A certificate file with the issuer's certificate after the leaf.
+    auto with_issuer = [&](const cert::pem_paths& leaf, const cert::pem_paths& issuer) {
+        std::ifstream a(leaf.cert_file), b(issuer.cert_file);
+        std::ofstream(leaf.cert_file.string() + ".chain") << a.rdbuf() << b.rdbuf();
+        return cert::pem_paths{leaf.cert_file.string() + ".chain", leaf.key_file};
+    };
+    const auto good = make("good", {.common_name = "mx.example.test", .sans = sans}, *inter);
+    const auto self = cert::make_self_signed({.common_name = "mx.example.test", .sans = sans}, dir / "self");
+    ASSERT_TRUE(self);
+    const auto untrusted = make("untrusted", {.common_name = "mx.example.test", .sans = sans}, *rogue);
+    const auto expired = make("expired", {.common_name = "mx.example.test", .sans = sans, .days = 1, .not_before_offset = -72h}, *root);
+    const auto future = make("future", {.common_name = "mx.example.test", .sans = sans, .days = 30, .not_before_offset = 48h}, *root);
+    const auto other = make("other", {.common_name = "other.example.test", .sans = {"other.example.test"}}, *root);
+    const auto soon = make("soon", {.common_name = "mx.example.test", .sans = sans, .days = 5}, *root);
+
+    struct scenario {
+        const char* name;
+        cert::pem_paths served;
+        // The cases expected to fail, each with a piece of its message; every other case passes.
+        std::map<std::string, std::string> failing;
+    };
+    const std::string validity = "smtp-tls-certificate-in-validity-period", hostname = "smtp-tls-certificate-hostname",
+                      chain = "smtp-tls-certificate-chain", expiry = "smtp-tls-certificate-expiry-horizon",
+                      verifies = "smtp-tls-certificate-verifies";
+    const std::vector<scenario> scenarios{
+        {"full chain from a trusted root", with_issuer(good, *inter), {}},
+        {"incomplete chain (intermediate not sent)", good,
+         {{chain, "incomplete chain or unknown issuer: \"CN=conform test intermediate\""}, {verifies, "certificate"}}},
+        {"self-signed", *self, {{chain, "untrusted issuer: the certificate \"CN=mx.example.test\" is self-signed"}, {verifies, "certificate"}}},
+        {"issued by an untrusted root (sent along)", with_issuer(untrusted, *rogue),
+         {{chain, "untrusted issuer: the chain ends in the root \"CN=rogue root\""}, {verifies, "certificate"}}},
+        {"expired", expired,
+         {{validity, "expired: \"CN=mx.example.test\" was valid until"}, {expiry, "expires within 14 days"}, {verifies, "expired"}}},
+        {"not yet valid", future, {{validity, "not yet valid: \"CN=mx.example.test\" is valid from"}, {verifies, "not yet valid"}}},
+        {"for another host", other,
+         {{hostname, "hostname mismatch: \"CN=other.example.test\" does not name 127.0.0.1 (DNS:other.example.test)"},
+          {verifies, "certificate"}}},
+        {"expiring in 5 days", soon, {{expiry, "expires within 14 days: \"CN=mx.example.test\" is valid until"}}},
+    };
+    target_.cafile = (dir / "root" / "ca.pem").string();
+    const auto cases = load_suite(MH_CONFORM_SUITE_DIR);
+    for (const auto& sc : scenarios) {
+        SCOPED_TRACE(sc.name);
+        settings_.tls.cert_file = sc.served.cert_file;
+        settings_.tls.key_file = sc.served.key_file;
+        start();
+        const auto results = run_cases(cases, target_, {.only = {"certificate"}}, nullptr);
+        ASSERT_EQ(results.size(), 5u);
+        for (const auto& r : results) {
+            auto it = sc.failing.find(r.tc->id);
+            if (it == sc.failing.end()) {
+                EXPECT_EQ(r.outcome, outcome::passed) << r.tc->id << ": " << r.message << '\n' << r.transcript;
+            } else {
+                EXPECT_EQ(r.outcome, outcome::failed) << r.tc->id << '\n' << r.transcript;
+                EXPECT_NE(r.message.find(it->second), std::string::npos) << r.tc->id << ": " << r.message;
+            }
+        }
+    }
+    // The name checked is the target's tls_name when set (and sent as SNI): a DNS name here.
+    settings_.tls.cert_file = other.cert_file;
+    settings_.tls.key_file = other.key_file;
+    start();
+    target_.tls_name = "other.example.test";
+    auto results = run_cases(cases, target_, {.only = {hostname}}, nullptr);
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].outcome, outcome::passed) << results[0].message;
+    // A longer warning horizon catches the 365-day certificate too.
+    target_.tls_name.clear();
+    target_.cert_warn_days = 400;
+    results = run_cases(cases, target_, {.only = {expiry}}, nullptr);
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].outcome, outcome::failed);
+    EXPECT_NE(results[0].message.find("expires within 400 days"), std::string::npos) << results[0].message;
 }

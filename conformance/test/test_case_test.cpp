@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
+
+#include <unistd.h>
 
 using namespace mailharness::conform;
 
@@ -83,7 +88,59 @@ TEST(conform_case, starttls_options) {
                                        "    must_fail: true\n    verify: true\n", "t.yaml");
     EXPECT_EQ(c.steps[1].tls_version, "1.1");
     EXPECT_TRUE(c.steps[1].must_fail);
-    EXPECT_TRUE(c.steps[1].verify);
+    EXPECT_EQ(c.steps[1].verify, std::optional<bool>(true));
+    const auto off = parse_case(header + "steps:\n  - connect:\n  - starttls: true\n    verify: false\n", "t.yaml");
+    EXPECT_EQ(off.steps[1].verify, std::optional<bool>(false));
+    const auto unset = parse_case(header + "steps:\n  - connect:\n  - starttls: true\n", "t.yaml");
+    EXPECT_FALSE(unset.steps[1].verify);
+}
+
+TEST(conform_case, expect_absent_and_timeout) {
+    const auto c = parse_case(header + "steps:\n  - connect:\n  - expect: \"^250\"\n    absent: [\"^250[- ]AUTH\", \"X\"]\n"
+                                       "    timeout_ms: 30000\n  - expect_closed: true\n    timeout_ms: 50\n",
+                              "t.yaml");
+    EXPECT_EQ(c.steps[1].absent, (std::vector<std::string>{"^250[- ]AUTH", "X"}));
+    EXPECT_EQ(c.steps[1].timeout_ms, 30000);
+    EXPECT_EQ(c.steps[2].timeout_ms, 50);
+}
+
+TEST(conform_case, tls_check_steps) {
+    const auto c = parse_case(header + "steps:\n  - connect:\n  - tls_check: chain\n  - tls_check: expiry\n    days: 30\n"
+                                       "  - tls_check: version\n    min: \"1.3\"\n  - tls_check: hostname\n  - tls_check: validity\n",
+                              "t.yaml");
+    ASSERT_EQ(c.steps.size(), 6u);
+    EXPECT_EQ(c.steps[1].kind, step_kind::tls_check);
+    EXPECT_EQ(c.steps[1].check, tls_check_kind::chain);
+    EXPECT_EQ(c.steps[2].check, tls_check_kind::expiry);
+    EXPECT_EQ(c.steps[2].days, 30);
+    EXPECT_EQ(c.steps[3].check, tls_check_kind::version);
+    EXPECT_EQ(c.steps[3].min_version, "1.3");
+    EXPECT_EQ(c.steps[4].check, tls_check_kind::hostname);
+    EXPECT_EQ(c.steps[5].check, tls_check_kind::validity);
+}
+
+// A fixture is read when the case is parsed, from the case file's directory.
+TEST(conform_case, send_file_reads_a_fixture_beside_the_case) {
+    namespace fs = std::filesystem;
+    const auto dir = fs::temp_directory_path() / ("conform-fixture-" + std::to_string(::getpid()));
+    fs::create_directories(dir / "fixtures");
+    std::ofstream(dir / "fixtures" / "m.eml", std::ios::binary) << "Subject: x\n\nbody ${rcpt}\n.\n";
+    const std::string text = header + "steps:\n  - connect:\n  - send_file: fixtures/m.eml\n    crlf: true\n    expand: false\n";
+    const auto c = parse_case(text, (dir / "case.yaml").string());
+    ASSERT_EQ(c.steps.size(), 2u);
+    EXPECT_EQ(c.steps[1].kind, step_kind::send_file);
+    EXPECT_EQ(c.steps[1].text, "Subject: x\n\nbody ${rcpt}\n.\n");
+    EXPECT_EQ(c.steps[1].fixture, (dir / "fixtures" / "m.eml").string());
+    EXPECT_TRUE(c.steps[1].crlf);
+    EXPECT_FALSE(c.steps[1].expand);
+    const auto e = error_of(header + "steps:\n  - connect:\n  - send_file: fixtures/none.eml\n");
+    EXPECT_NE(e.find("t.yaml:9: fixture fixtures/none.eml: No such file"), std::string::npos) << e;
+    // Fixtures are not cases: a suite directory holding one loads.
+    std::ofstream(dir / "case.yaml") << "id: with-fixture\n" << text.substr(text.find('\n') + 1);
+    const auto suite = load_suite(dir.string());
+    ASSERT_EQ(suite.size(), 1u);
+    EXPECT_EQ(suite[0].steps[1].text, c.steps[1].text);
+    fs::remove_all(dir);
 }
 
 TEST(conform_case, connect_without_name_is_main) {
@@ -119,6 +176,15 @@ TEST(conform_case, errors_name_file_and_line) {
         {header + "steps:\n  - connect:\n  - expect: x\n    min_ms: -1\n", "t.yaml:10: min_ms must be >= 0"},
         {header + "steps:\n  - connect:\n  - starttls: true\n    code: 220\n", "t.yaml:10: unknown key 'code' in a starttls step"},
         {header + "steps:\n  - connect:\n  - starttls: true\n    must_fail: true\n  - send: NOOP\n", "t.yaml:11: 'send' step before any connect"},
+        {header + "steps:\n  - connect:\n  - tls_check: colour\n", "t.yaml:9: tls_check must be validity, hostname"},
+        {header + "steps:\n  - connect:\n  - tls_check: version\n", "tls_check: version needs min"},
+        {header + "steps:\n  - connect:\n  - tls_check: version\n    min: \"1.1\"\n", "t.yaml:10: min must be"},
+        {header + "steps:\n  - connect:\n  - tls_check: chain\n    days: 3\n", "t.yaml:10: unknown key 'days' in a tls_check: chain"},
+        {header + "steps:\n  - connect:\n  - tls_check: expiry\n    days: 0\n", "t.yaml:10: days must be 1..3650"},
+        {header + "steps:\n  - connect:\n  - expect: x\n    absent: [\"(bad\"]\n", "t.yaml:10: invalid regex"},
+        {header + "steps:\n  - connect:\n  - expect: x\n    timeout_ms: 0\n", "t.yaml:10: timeout_ms must be >= 1"},
+        {header + "steps:\n  - connect:\n  - send_file: \"\"\n", "send_file needs a file name"},
+        {header + "steps:\n  - connect:\n  - send: x\n    crlf: true\n", "t.yaml:10: unknown key 'crlf' in a send step"},
     };
     for (const auto& r : rows) {
         const auto e = error_of(r.text);

@@ -113,6 +113,10 @@ action server_session::on_command(std::string_view line, std::error_code line_er
 
 action server_session::dispatch(std::string_view line, std::string& out) {
     if (phase_ == phase::auth || phase_ == phase::auth_final) return auth_response(line, out);
+    if (settings_.max_commands && ++commands_ > settings_.max_commands) {
+        say(out, 421, es(4, 7, 0), settings_.hostname + " Error: too many commands; closing connection");
+        return action::close;
+    }
 
     command cmd;
     if (auto ec = parse_command(line, cmd, settings_.limits)) {
@@ -172,10 +176,14 @@ action server_session::handle(const command& cmd, std::string& out) {
             say(out, 214, es(2, 0, 0), "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT AUTH STARTTLS");
             return action::read_command;
         case verb::vrfy:
-            // No user enumeration: the answer does not depend on the argument.
-            say(out, 252, es(2, 5, 2), "Cannot VRFY user; send some mail and I will try my best");
+        case verb::expn:
+            // No user enumeration: the answer never depends on the argument.
+            if (settings_.vrfy_code == 252 && cmd.cmd == verb::vrfy) {
+                say(out, 252, es(2, 5, 2), "Cannot VRFY user; send some mail and I will try my best");
+            } else {
+                say(out, 502, es(5, 5, 1), cmd.cmd == verb::vrfy ? "Error: VRFY disabled" : "Error: EXPN disabled");
+            }
             return action::read_command;
-        case verb::expn: say(out, 502, es(5, 5, 1), "Error: EXPN not supported"); return action::read_command;
         case verb::unknown: break;
     }
     say(out, 500, es(5, 5, 2), "Error: command not recognized");
@@ -336,7 +344,15 @@ action server_session::on_data_end(const data_decoder& decoder, std::string cont
         return action::read_command;
     }
     message_ = std::move(content);
-    return action::deliver;
+    return finish_message(out);
+}
+
+action server_session::finish_message(std::string& out) {
+    auto verdict = hooks_.check_message(env_, message_);
+    if (verdict.accepted()) return action::deliver;
+    say(out, verdict.code, verdict.status, verdict.text);
+    reset_transaction();
+    return action::read_command;
 }
 
 action server_session::do_bdat(const command& cmd, std::string& out) {
@@ -378,7 +394,7 @@ action server_session::on_bdat_chunk(std::string_view chunk, std::string& out) {
         return action::read_command;
     }
     in_bdat_ = false;
-    return action::deliver;
+    return finish_message(out);
 }
 
 void server_session::on_delivered(std::error_code ec, std::string_view id, std::string& out) {

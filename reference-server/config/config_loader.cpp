@@ -1,7 +1,10 @@
 #include "mailharness/refmaild/config_loader.hpp"
 
+#include "mailharness/refmaild/access_list.hpp"
 #include "mailharness/refmaild/cert_tool.hpp"
 #include "mailharness/refmaild/passwd_file.hpp"
+#include "mailharness/refmaild/rules.hpp"
+#include "mailharness/mail/header.hpp"
 #include "mailharness/refmaild/queue/dns.hpp"
 
 #include <arpa/inet.h>
@@ -308,6 +311,204 @@ private:
     std::string key_;  // dotted key of the value being read
 };
 
+// ---- processing rules (see rules.hpp) ----
+
+constexpr int max_rule_depth = 16;
+
+void read_condition(reader& r, const YAML::Node& n, const std::string& key, rules::condition& out, int depth);
+
+void read_conditions(reader& r, const YAML::Node& n, const std::string& key, std::vector<rules::condition>& out, int depth) {
+    r.set_key(key);
+    if (!n.IsSequence() || n.size() == 0) {
+        r.error(n, "expected a non-empty list of conditions");
+        return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+        out.emplace_back();
+        read_condition(r, n[i], key + "[" + std::to_string(i) + "]", out.back(), depth + 1);
+    }
+}
+
+void read_condition(reader& r, const YAML::Node& n, const std::string& key, rules::condition& out, int depth) {
+    using k = rules::condition::kind;
+    r.set_key(key);
+    if (depth > max_rule_depth) {
+        r.error(n, "conditions nested deeper than " + std::to_string(max_rule_depth));
+        return;
+    }
+    if (!n.IsMap() || n.size() != 1) {
+        r.error(n, "a condition is a map with one key: all, any, not, client_ip, authenticated, auth_user, "
+                   "sender, recipient, header, size_over, size_under, tls or always");
+        return;
+    }
+    const std::string name = n.begin()->first.as<std::string>();
+    const YAML::Node v = n.begin()->second;
+    const std::string sub = key + "." + name;
+    r.set_key(sub);
+    auto pattern = [&](rules::condition& c) {
+        std::string text;
+        if (r.scalar(v, text)) c.pattern = lower_ascii(text);
+    };
+    if (name == "all" || name == "any") {
+        out.type = name == "all" ? k::all : k::any;
+        read_conditions(r, v, sub, out.children, depth);
+    } else if (name == "not") {
+        out.type = k::negate;
+        out.children.emplace_back();
+        read_condition(r, v, sub, out.children.back(), depth + 1);
+    } else if (name == "client_ip") {
+        out.type = k::client_ip;
+        std::vector<std::string> nets;
+        if (v.IsScalar()) {
+            nets.push_back(v.Scalar());
+        } else {
+            r.string_list(v, nets);
+        }
+        for (const auto& t : nets) {
+            if (auto net = policy::ip_network::parse(t)) {
+                out.networks.push_back(*net);
+            } else {
+                r.error(v, in_quotes(t) + " is not an IP address or CIDR network");
+            }
+        }
+    } else if (name == "authenticated" || name == "tls" || name == "always") {
+        out.type = name == "authenticated" ? k::authenticated : name == "tls" ? k::tls : k::always;
+        r.boolean(v, out.flag);
+        if (out.type == k::always && !out.flag) out.type = k::negate;  // always: false never holds
+    } else if (name == "auth_user" || name == "sender" || name == "recipient") {
+        out.type = name == "auth_user" ? k::auth_user : name == "sender" ? k::sender : k::recipient;
+        pattern(out);
+    } else if (name == "size_over" || name == "size_under") {
+        out.type = name == "size_over" ? k::size_over : k::size_under;
+        r.size(v, out.size);
+    } else if (name == "header") {
+        out.type = k::header;
+        if (!v.IsMap()) {
+            r.error(v, "expected {name: Field-Name} with an optional matches: \"regex\"");
+            return;
+        }
+        for (const auto& kv : v) {
+            const std::string hk = kv.first.as<std::string>();
+            r.set_key(sub + "." + hk);
+            if (hk == "name") {
+                r.text(kv.second, out.header_name);
+                if (!mail::is_field_name(out.header_name)) r.error(kv.second, in_quotes(out.header_name) + " is not a header field name");
+            } else if (hk == "matches") {
+                std::string re, err;
+                if (!r.scalar(kv.second, re)) continue;
+                out.regex = rules::compile_regex(re, err);
+                if (!out.regex) r.error(kv.second, "bad regular expression " + in_quotes(re) + ": " + err);
+            } else {
+                r.error(kv.first, "unknown key " + in_quotes(hk) + "; keys of header are: name, matches");
+            }
+        }
+        if (out.header_name.empty()) {
+            r.set_key(sub);
+            r.error(v, "needs name:");
+        }
+    } else {
+        r.error(n, "unknown condition " + in_quotes(name) + "; conditions are: all, any, not, client_ip, authenticated, "
+                   "auth_user, sender, recipient, header, size_over, size_under, tls, always");
+    }
+}
+
+void read_action(reader& r, const YAML::Node& n, const std::string& key, rules::action& out) {
+    using k = rules::action::kind;
+    r.set_key(key);
+    if (n.IsScalar() && (n.Scalar() == "discard" || n.Scalar() == "stop")) {
+        out.type = n.Scalar() == "discard" ? k::discard : k::stop;
+        return;
+    }
+    if (!n.IsMap() || n.size() != 1) {
+        r.error(n, "an action is discard, stop, or a map with one key: reject, file_into or add_header");
+        return;
+    }
+    const std::string name = n.begin()->first.as<std::string>();
+    const YAML::Node v = n.begin()->second;
+    r.set_key(key + "." + name);
+    std::string text;
+    if (name == "reject") {
+        if (r.scalar(v, text) && !rules::parse_reject(text, out)) {
+            r.error(v, "expected a 4xx or 5xx reply such as \"550 5.7.1 Not accepted here\", got " + in_quotes(text));
+        }
+    } else if (name == "file_into") {
+        out.type = k::file_into;
+        if (r.scalar(v, text)) {
+            if (!rules::valid_folder(text)) r.error(v, in_quotes(text) + " is not a valid folder name (Maildir++: parts separated by '.')");
+            out.name = text;
+        }
+    } else if (name == "add_header") {
+        out.type = k::add_header;
+        if (r.scalar(v, text)) {
+            auto colon = text.find(':');
+            bool ok = colon != std::string::npos && mail::is_field_name(text.substr(0, colon)) &&
+                      std::none_of(text.begin(), text.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+            if (!ok) {
+                r.error(v, "expected \"Field-Name: value\" on one line, got " + in_quotes(text));
+            } else {
+                out.name = text.substr(0, colon);
+                out.text = std::string(mail::unfold(text.substr(colon + 1)));
+            }
+        }
+    } else {
+        r.error(n, "unknown action " + in_quotes(name) + "; actions are: reject, discard, file_into, add_header, stop");
+    }
+}
+
+void read_rule_list(reader& r, const YAML::Node& n, const std::string& key, std::vector<rules::rule>& out, int depth) {
+    r.set_key(key);
+    if (n.IsNull()) return;
+    if (!n.IsSequence()) {
+        r.error(n, "expected a list of rules");
+        return;
+    }
+    if (depth > max_rule_depth) {
+        r.error(n, "rules nested deeper than " + std::to_string(max_rule_depth));
+        return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+        const YAML::Node item = n[i];
+        const std::string rk = key + "[" + std::to_string(i) + "]";
+        r.set_key(rk);
+        if (!item.IsMap()) {
+            r.error(item, "a rule is a map with name, if, then and rules");
+            continue;
+        }
+        rules::rule rule;
+        bool has_body = false;
+        for (const auto& kv : item) {
+            const std::string k = kv.first.as<std::string>();
+            const std::string sub = rk + "." + k;
+            r.set_key(sub);
+            if (k == "name") {
+                r.text(kv.second, rule.name);
+            } else if (k == "if") {
+                read_condition(r, kv.second, sub, rule.when, 1);
+            } else if (k == "then") {
+                has_body = true;
+                if (!kv.second.IsSequence()) {
+                    r.error(kv.second, "expected a list of actions");
+                    continue;
+                }
+                for (std::size_t j = 0; j < kv.second.size(); ++j) {
+                    rule.actions.emplace_back();
+                    read_action(r, kv.second[j], sub + "[" + std::to_string(j) + "]", rule.actions.back());
+                }
+            } else if (k == "rules") {
+                has_body = true;
+                read_rule_list(r, kv.second, sub, rule.rules, depth + 1);
+            } else {
+                r.error(kv.first, "unknown key " + in_quotes(k) + "; keys of a rule are: name, if, then, rules");
+            }
+        }
+        if (!has_body) {
+            r.set_key(rk);
+            r.error(item, "a rule needs then: (actions) or rules: (nested rules)");
+        }
+        out.push_back(std::move(rule));
+    }
+}
+
 // The schema: a tree of sections whose leaves read one value into the settings.
 struct schema_node {
     std::string name;
@@ -400,15 +601,29 @@ const schema_node& schema() {
             leaf("max_messages_per_session", [](R r, N n, S s) { r.integer(n, s.smtp.max_messages_per_session); }),
             leaf("max_connections", [](R r, N n, S s) { r.integer(n, s.smtp.max_connections); }),
             leaf("max_connections_per_ip", [](R r, N n, S s) { r.integer(n, s.smtp.max_connections_per_ip); }),
+            leaf("max_commands_per_session", [](R r, N n, S s) { r.integer(n, s.smtp.max_commands_per_session); }),
+            leaf("session_timeout", [](R r, N n, S s) { r.duration(n, s.smtp.session_timeout); }),
+            leaf("max_header_size", [](R r, N n, S s) { r.size(n, s.smtp.max_header_size); }),
+            leaf("vrfy_reply", [](R r, N n, S s) { r.choice(n, s.smtp.vrfy_reply, {{"252", 252}, {"502", 502}}); }),
         }),
         leaf("local_domains", [](R r, N n, S s) {
             r.string_list(n, s.local_domains);
             for (auto& d : s.local_domains) d = lower_ascii(d);
         }),
         section("policy", {
+            leaf("trusted_networks", [](R r, N n, S s) { r.string_list(n, s.policy.trusted_networks); }),
+            leaf("accept_file", [](R r, N n, S s) { r.path(n, s.policy.accept_file); }),
+            leaf("null_sender", [](R r, N n, S s) {
+                r.choice(n, s.policy.null_sender,
+                         {{"local_only", null_sender_policy::local_only},
+                          {"accept", null_sender_policy::accept},
+                          {"refuse", null_sender_policy::refuse}});
+            }),
+            leaf("relay_requires_from", [](R r, N n, S s) { r.boolean(n, s.policy.relay_requires_from); }),
             leaf("kill_file", [](R r, N n, S s) { r.path(n, s.policy.kill_file); }),
             leaf("long_line_ban", [](R r, N n, S s) { r.duration(n, s.policy.long_line_ban); }),
         }),
+        leaf("rules", [](R r, N n, S s) { read_rule_list(r, n, "rules", s.rules.rules, 1); }),
         section("queue", {
             leaf("spool_dir", [](R r, N n, S s) { r.path(n, s.queue.spool_dir); }),
             leaf("transport_map", [](R r, N n, S s) { r.path(n, s.queue.transport_map); }),
@@ -741,6 +956,22 @@ std::vector<config_problem> validate(const refmaild_settings& s, std::string_vie
         }
     }
 
+    if (s.smtp.session_timeout.count() != 0 && s.smtp.session_timeout < std::max(s.smtp.command_timeout, s.smtp.data_timeout)) {
+        c.error("smtp.session_timeout", "must be 0 (no limit) or at least smtp.command_timeout and smtp.data_timeout");
+    }
+    if (s.smtp.max_header_size != 0 && s.smtp.max_header_size < 1024) {
+        c.error("smtp.max_header_size", "must be 0 (no limit) or at least 1K");
+    }
+
+    // policy
+    for (const auto& net : s.policy.trusted_networks) {
+        if (!policy::ip_network::parse(net)) {
+            c.error("policy.trusted_networks", in_quotes(net) + " is not an IP address or CIDR network (host bits set?)");
+        } else if (auto n = policy::ip_network::parse(net); n->prefix == 96 || n->prefix == 0) {
+            c.warning("policy.trusted_networks", in_quotes(net) + " trusts every address: this server is an open relay");
+        }
+    }
+
     // queue
     const queue_settings& q = s.queue;
     if (q.retry_min < 1s || q.retry_min > 24h) c.error("queue.retry_min", "must be 1s to 24h");
@@ -831,6 +1062,16 @@ std::vector<config_problem> check_config(const std::filesystem::path& file) {
     }
     if (!s.tls.ca_file.empty()) {
         if (auto info = cert::check(s.tls.ca_file); !info) c.error("tls.ca_file", describe(s.tls.ca_file, info.error()));
+    }
+
+    // Access lists: readable, every line valid.
+    for (auto [key, list] : {std::pair{"policy.kill_file", &s.policy.kill_file}, std::pair{"policy.accept_file", &s.policy.accept_file}}) {
+        if (list->empty()) continue;
+        std::vector<policy::list_problem> list_problems;
+        policy::access_list::load(*list, &list_problems);
+        for (const auto& p : list_problems) {
+            problems.push_back({config_problem::severity::error, list->string(), static_cast<int>(p.line), key, p.message});
+        }
     }
 
     // Users.

@@ -21,8 +21,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include "mailharness/line_framer.hpp"
+#include "mailharness/mail/header.hpp"
 #include "mailharness/refmaild/access_list.hpp"
+#include "mailharness/refmaild/rules.hpp"
 #include "mailharness/refmaild/ban_list.hpp"
 #include "mailharness/refmaild/cert_tool.hpp"
 #include "mailharness/refmaild/maildir_store.hpp"
@@ -112,7 +117,9 @@ struct metric_counters {
     std::atomic<std::int64_t> connections_active{0};
     std::atomic<std::uint64_t> messages_accepted{0};
     std::atomic<std::uint64_t> rejected_too_big{0}, rejected_bare_newline{0}, rejected_delivery_failed{0};
-    std::atomic<std::uint64_t> rcpt_unknown_user{0}, rcpt_relay_denied{0};
+    std::atomic<std::uint64_t> rcpt_unknown_user{0}, rcpt_relay_denied{0}, rcpt_relay_trick{0}, rcpt_refused{0};
+    std::atomic<std::uint64_t> rejected_header{0}, rejected_no_from{0}, rejected_by_rule{0}, discarded_by_rule{0};
+    std::atomic<std::uint64_t> session_limit_closes{0};
     std::atomic<std::uint64_t> bytes_received{0};
     std::atomic<std::uint64_t> auth_success{0}, auth_failure{0};
     std::atomic<std::uint64_t> tls_handshakes{0}, tls_failures{0};
@@ -202,9 +209,13 @@ struct server::impl {
     std::string id_prefix;
     std::atomic<std::uint64_t> next_session{1};
 
-    mutable std::mutex mutex;  // guards tls_ctx, users, local_domains, kill
+    mutable std::mutex mutex;  // guards tls_ctx, users, local_domains, kill, accept
     std::shared_ptr<ssl::context> tls_ctx;
     std::shared_ptr<const policy::access_list> kill = std::make_shared<policy::access_list>();
+    std::shared_ptr<const policy::access_list> accept = std::make_shared<policy::access_list>();
+    std::vector<policy::ip_network> trusted;  // policy.trusted_networks, parsed once
+    // Reverse DNS lookups (blocking getnameinfo/getaddrinfo) run here, off the io threads.
+    asio::thread_pool resolver_pool{2};
     policy::ban_list bans{settings.store.data_dir.empty() ? std::filesystem::path() : settings.store.data_dir / "bans"};
     std::shared_ptr<const users::user_db> users;
     std::shared_ptr<const std::set<std::string>> local_domains;
@@ -309,19 +320,34 @@ struct server::impl {
         std::lock_guard lock(mutex);
         return kill;
     }
+    std::shared_ptr<const policy::access_list> accept_list() const {
+        std::lock_guard lock(mutex);
+        return accept;
+    }
 
-    void load_kill_file() {
-        auto l = std::make_shared<policy::access_list>();
-        if (!settings.policy.kill_file.empty()) {
+    // Loads the kill file and the accept file (at start and on SIGHUP). A bad line is skipped and
+    // logged; an unreadable file gives an empty list and a warning.
+    void load_access_lists() {
+        auto load = [](const std::filesystem::path& file, const char* what) {
+            auto l = std::make_shared<policy::access_list>();
+            if (file.empty()) return l;
             std::vector<policy::list_problem> problems;
-            *l = policy::access_list::load(settings.policy.kill_file, &problems);
+            *l = policy::access_list::load(file, &problems);
             for (auto& p : problems) {
-                log(config::log_level::warn, "event=kill_file_problem file=" + settings.policy.kill_file.string() +
+                log(config::log_level::warn, std::string("event=") + what + "_problem file=" + file.string() +
                                                  " line=" + std::to_string(p.line) + " " + p.message);
             }
-        }
+            return l;
+        };
+        auto k = load(settings.policy.kill_file, "kill_file");
+        auto a = load(settings.policy.accept_file, "accept_file");
         std::lock_guard lock(mutex);
-        kill = std::move(l);
+        kill = std::move(k);
+        accept = std::move(a);
+    }
+
+    bool trusted_ip(const std::string& ip) const {
+        return std::any_of(trusted.begin(), trusted.end(), [&](const policy::ip_network& n) { return n.contains(ip); });
     }
 
     std::pair<std::shared_ptr<const users::user_db>, std::shared_ptr<const std::set<std::string>>> user_snapshot() const {
@@ -386,6 +412,8 @@ struct server::impl {
         ss.max_errors = s.max_errors;
         ss.error_delay_step = s.error_delay_step;
         ss.max_messages = s.max_messages_per_session;
+        ss.max_commands = s.max_commands_per_session;
+        ss.vrfy_code = s.vrfy_reply;
         return ss;
     }
 
@@ -398,27 +426,101 @@ struct server::impl {
 
 namespace {
 
-// Recipient policy and credentials for one session (a snapshot of the user database).
+// The client's host name, found in the background at connect by forward-confirmed reverse DNS
+// (the PTR name must resolve back to the client's IP, or anyone could claim any name). The relay
+// decision reads it once `done` is set; until then the client has no host name.
+struct host_lookup {
+    std::atomic<bool> done{false};
+    std::string name;  // written before done is set; empty when there is none or it is not confirmed
+};
+
+std::string confirmed_host_name(const std::string& ip) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    auto addr = asio::ip::make_address(ip);
+    if (addr.is_v4()) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+        sin->sin_family = AF_INET;
+        auto b = addr.to_v4().to_bytes();
+        std::memcpy(&sin->sin_addr, b.data(), b.size());
+        len = sizeof(sockaddr_in);
+    } else {
+        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        sin6->sin6_family = AF_INET6;
+        auto b = addr.to_v6().to_bytes();
+        std::memcpy(&sin6->sin6_addr, b.data(), b.size());
+        len = sizeof(sockaddr_in6);
+    }
+    char host[NI_MAXHOST];
+    if (::getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host, sizeof host, nullptr, 0, NI_NAMEREQD) != 0) return {};
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (::getaddrinfo(host, nullptr, &hints, &res) != 0) return {};
+    bool confirmed = false;
+    for (auto* a = res; a && !confirmed; a = a->ai_next) {
+        char text[INET6_ADDRSTRLEN] = {};
+        const void* p = a->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+                                                : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+        if (::inet_ntop(a->ai_family, p, text, sizeof text)) {
+            boost::system::error_code ec;
+            auto got = asio::ip::make_address(text, ec);
+            confirmed = !ec && got == addr;
+        }
+    }
+    ::freeaddrinfo(res);
+    return confirmed ? std::string(host) : std::string();
+}
+
+bool is_relay_trick(const smtp::path& p) {
+    return p.has(smtp::source_route) || p.has(smtp::percent_hack) || p.has(smtp::bang_path) || p.has(smtp::at_in_local) ||
+           p.has(smtp::address_literal);
+}
+
+// Relay control, recipient and message policy, and credentials for one session (a snapshot of the
+// user database and the access lists, taken at connect).
 class session_hooks final : public smtp::server_hooks {
 public:
-    session_hooks(server::impl& srv) : srv_(srv) {
+    session_hooks(server::impl& srv, std::string ip, std::shared_ptr<const host_lookup> host)
+        : srv_(srv), ip_(std::move(ip)), host_(std::move(host)) {
         auto [db, domains] = srv.user_snapshot();
         db_ = std::move(db);
         domains_ = std::move(domains);
         kill_ = srv.kill_list();
+        accept_ = srv.accept_list();
+        trusted_ = srv.trusted_ip(ip_);
+        accepted_ip_ = accept_->matches_ip(ip_);
         if (db_) creds_.emplace(db_);
     }
 
-    /// Whether `domain` (lower case) was local when this session started (the RCPT decisions
-    /// were made on the same snapshot).
-    bool local_domain(const std::string& domain) const { return domains_->count(domain) > 0; }
+    // The session these hooks serve (for TLS state and the authenticated user in rules).
+    void attach(const smtp::server_session& s) { session_ = &s; }
+
+    // Accept-file clients (by IP) are exempt from the recipient and message limits.
+    bool exempt_from_limits() const { return accepted_ip_; }
+    bool local_domain(std::string_view domain) const { return domains_->count(std::string(domain)) != 0; }
+    // Rules outcome for the message check_message() last accepted.
+    const rules::decision& rules_decision() const { return decision_; }
 
     bool check_sender(const smtp::path& p) override {
-        return p.is_null() || !kill_->matches_address(p.unquoted_local_part() + "@" + p.lowercase_domain());
+        relayed_ = false;
+        decision_ = {};
+        if (p.is_null()) {
+            if (srv_.settings.policy.null_sender == config::null_sender_policy::refuse) return false;
+            null_sender_ = true;
+            sender_in_accept_ = false;
+            return true;
+        }
+        std::string mailbox = p.unquoted_local_part() + "@" + p.lowercase_domain();
+        if (kill_->matches_address(mailbox)) return false;
+        null_sender_ = false;
+        sender_in_accept_ = accept_->matches_address(mailbox);
+        return true;
     }
 
     smtp::rcpt_verdict check_recipient(const smtp::path& p, std::string_view user, std::string& canonical) override {
         if (!p.has(smtp::postmaster) && kill_->matches_address(p.unquoted_local_part() + "@" + p.lowercase_domain())) {
+            srv_.metrics.rcpt_refused++;
             return smtp::rcpt_verdict::refused;
         }
         if (p.has(smtp::postmaster)) {
@@ -434,9 +536,10 @@ public:
             return smtp::rcpt_verdict::unknown_user;
         }
         std::string domain = p.has(smtp::address_literal) ? std::string() : p.lowercase_domain();
-        if (!domain.empty() && domains_->count(domain)) {
+        if (!domain.empty() && local_domain(domain)) {
             // Relay tricks aimed at a local domain (user%remote@local, remote!user@local,
-            // "user@remote"@local) name no local user: they fall through to 550 here.
+            // "user@remote"@local) name no local user: they fall through to 550 here. A source
+            // route in front of a local mailbox is ignored (RFC 5321 C).
             std::string address = p.unquoted_local_part() + "@" + domain;
             if (const auto* e = db_->lookup(address)) {
                 canonical = e->user + "@" + e->domain;
@@ -445,15 +548,56 @@ public:
             srv_.metrics.rcpt_unknown_user++;
             return smtp::rcpt_verdict::unknown_user;
         }
-        // relay decision (lead extends: trusted networks, accept file)
-        // Authenticated clients may relay through the outbound queue. The next hop gets the local
-        // part as written and the domain in lower case; address literals are never relayed.
-        if (!user.empty() && !domain.empty() && srv_.spool) {
-            canonical = std::string(p.local_part) + "@" + domain;
-            return smtp::rcpt_verdict::accept;
+        // Not local: relaying. Tricks that hide another destination are never relayed, whoever
+        // asks; nor is the null sender unless policy.null_sender says accept.
+        if (is_relay_trick(p)) {
+            srv_.metrics.rcpt_relay_trick++;
+            return smtp::rcpt_verdict::relay_denied;
         }
-        srv_.metrics.rcpt_relay_denied++;
-        return smtp::rcpt_verdict::relay_denied;
+        // Relaying needs the outbound queue (there is none without a spool directory).
+        if (!srv_.spool || (null_sender_ && srv_.settings.policy.null_sender != config::null_sender_policy::accept) ||
+            !may_relay(user)) {
+            srv_.metrics.rcpt_relay_denied++;
+            return smtp::rcpt_verdict::relay_denied;
+        }
+        canonical = std::string(p.local_part) + "@" + domain;
+        relayed_ = true;
+        return smtp::rcpt_verdict::accept;
+    }
+
+    smtp::message_verdict check_message(const smtp::envelope& env, std::string_view message) override {
+        const auto& cfg = srv_.settings;
+        mail::header_limits limits;
+        if (cfg.smtp.max_header_size) limits.max_size = static_cast<std::size_t>(cfg.smtp.max_header_size);
+        else limits.max_size = message.size() + 1;
+        mail::header_parser header(limits);
+        std::error_code ec;
+        header.put(message, ec);
+        if (!ec && !header.done()) header.finish(ec);
+        if (ec) {
+            srv_.metrics.rejected_header++;
+            return {552, smtp::es(5, 3, 4), "Error: " + ec.message()};
+        }
+        if (relayed_ && cfg.policy.relay_requires_from && !header.find("From") && !header.find("Reply-To")) {
+            srv_.metrics.rejected_no_from++;
+            return {550, smtp::es(5, 7, 1), "Error: relayed mail needs a From: or Reply-To: header field"};
+        }
+        decision_ = {};
+        if (!cfg.rules.empty()) {
+            std::string_view auth = session_ ? std::string_view(session_->authenticated_user()) : std::string_view();
+            decision_ = rules::evaluate(cfg.rules, {.client_ip = ip_,
+                                                    .auth_user = auth,
+                                                    .sender = env.reverse_path,
+                                                    .recipients = &env.recipients,
+                                                    .headers = &header.fields(),
+                                                    .size = message.size(),
+                                                    .tls = session_ && session_->tls_active()});
+            if (decision_.outcome == rules::decision::verdict::reject) {
+                srv_.metrics.rejected_by_rule++;
+                return {decision_.code, decision_.status, decision_.text};
+            }
+        }
+        return {};
     }
 
     sasl::credential_lookup* credentials() override { return creds_ ? &*creds_ : nullptr; }
@@ -464,11 +608,27 @@ public:
     }
 
 private:
+    bool may_relay(std::string_view user) const {
+        if (!user.empty() || trusted_ || accepted_ip_ || sender_in_accept_) return true;
+        return host_ && host_->done.load(std::memory_order_acquire) && !host_->name.empty() &&
+               accept_->matches_host(host_->name);
+    }
+
     server::impl& srv_;
+    std::string ip_;
+    std::shared_ptr<const host_lookup> host_;
+    const smtp::server_session* session_ = nullptr;
     std::shared_ptr<const users::user_db> db_;
     std::shared_ptr<const std::set<std::string>> domains_;
     std::shared_ptr<const policy::access_list> kill_;
+    std::shared_ptr<const policy::access_list> accept_;
     std::optional<credentials_adapter> creds_;
+    bool trusted_ = false;
+    bool accepted_ip_ = false;
+    bool null_sender_ = false;
+    bool sender_in_accept_ = false;
+    bool relayed_ = false;  // the current transaction has a recipient outside the local domains
+    rules::decision decision_;
 };
 
 // A client connection: plain TCP that may become TLS, with a watchdog deadline.
@@ -519,7 +679,12 @@ public:
     std::string tls_version() const { return tls_ ? SSL_get_version(tls_->native_handle()) : std::string(); }
 
     // Closes the socket when the deadline passes; every read or write first moves the deadline.
-    void set_deadline(std::chrono::milliseconds d) { deadline_ = clock_type::now() + d; }
+    // No deadline goes past the session's time limit.
+    void set_deadline(std::chrono::milliseconds d) { deadline_ = std::min(clock_type::now() + d, limit_); }
+    void set_session_limit(std::chrono::milliseconds d) {
+        if (d.count() > 0) limit_ = clock_type::now() + d;
+    }
+    bool past_session_limit() const { return clock_type::now() >= limit_; }
 
     awaitable<void> watch() {
         while (!done_) {
@@ -553,6 +718,7 @@ private:
     std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
     asio::steady_timer watchdog_;
     clock_type::time_point deadline_ = clock_type::now() + std::chrono::minutes(5);
+    clock_type::time_point limit_ = clock_type::time_point::max();
     bool done_ = false;
     bool timed_out_ = false;
 };
@@ -666,6 +832,7 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
         co_await conn->write("554 5.7.1 " + settings.server.hostname + " access denied\r\n", ec);
         co_return;
     }
+    conn->set_session_limit(smtp_cfg.session_timeout);
     conn->set_deadline(smtp_cfg.command_timeout);
     asio::co_spawn(conn->socket().get_executor(), [conn]() -> awaitable<void> { co_await conn->watch(); },
                    asio::detached);
@@ -681,8 +848,23 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
         metrics.tls_handshakes++;
     }
 
-    session_hooks hooks(*this);
-    smtp::server_session session(session_settings(kind), hooks, ip);
+    // The host name matters only when the accept file names hosts; look it up in the background.
+    std::shared_ptr<host_lookup> host;
+    if (accept_list()->has_host_entries()) {
+        host = std::make_shared<host_lookup>();
+        asio::post(resolver_pool, [host, ip] {
+            host->name = confirmed_host_name(ip);
+            host->done.store(true, std::memory_order_release);
+        });
+    }
+    session_hooks hooks(*this, ip, host);
+    auto ss = session_settings(kind);
+    if (hooks.exempt_from_limits()) {
+        ss.max_recipients = std::max(ss.max_recipients, 100000u);
+        ss.max_messages = 0;
+    }
+    smtp::server_session session(std::move(ss), hooks, ip);
+    hooks.attach(session);
     if (kind == listener_kind::smtps) session.on_tls_established(conn->tls_version());
 
     std::string out;
@@ -833,16 +1015,32 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
                     case smtp::action::deliver: {
                         auto started = clock_type::now();
                         std::string msg_id = sid + "." + std::to_string(++message_seq);
+                        const auto& decision = hooks.rules_decision();
+                        if (!decision.matched.empty()) {
+                            std::string names;
+                            for (const auto& m : decision.matched) names += (names.empty() ? "" : ",") + m;
+                            log(config::log_level::info, tag + " event=rules id=" + msg_id + " matched=\"" + names + "\"");
+                        }
+                        if (decision.outcome == rules::decision::verdict::discard) {
+                            // Accepted and dropped on purpose: the client gets 250, nothing is stored.
+                            metrics.discarded_by_rule++;
+                            log(config::log_level::info, tag + " event=discarded id=" + msg_id);
+                            session.on_delivered({}, msg_id, out);
+                            a = smtp::action::read_command;
+                            break;
+                        }
                         auto body = std::make_shared<const std::string>(std::move(session.message()));
                         std::string header = session.received_header(msg_id, std::chrono::system_clock::now());
+                        for (const auto& h : decision.added_headers) header += h + "\r\n";
                         std::vector<store::delivery_request> reqs;
                         // Recipients in a local domain go to the store, the others (relayed) to one
                         // queue entry; 250 only once both are durable.
                         std::optional<queue::queued_message> relay;
                         for (const auto& rcpt : session.current().recipients) {
                             auto at = rcpt.rfind('@');
-                            if (hooks.local_domain(rcpt.substr(at + 1)) || !spool) {
-                                reqs.push_back({{rcpt.substr(0, at), rcpt.substr(at + 1)}, header, body});
+                            std::string domain = rcpt.substr(at + 1);
+                            if (hooks.local_domain(domain) || !spool) {
+                                reqs.push_back({{rcpt.substr(0, at), domain, decision.folder}, header, body});
                                 continue;
                             }
                             if (!relay) {
@@ -902,7 +1100,8 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
             break;
         }
         if (!co_await read_more(smtp_cfg.command_timeout)) {
-            end_reason = conn->timed_out() ? "timeout" : "eof";
+            end_reason = !conn->timed_out() ? "eof" : conn->past_session_limit() ? "session_timeout" : "timeout";
+            if (conn->timed_out() && conn->past_session_limit()) metrics.session_limit_closes++;
             break;
         }
     }
@@ -930,11 +1129,18 @@ std::string server::impl::metrics_text() const {
          "# TYPE refmaild_messages_rejected_total counter\n"
       << "refmaild_messages_rejected_total{reason=\"too_big\"} " << m.rejected_too_big << '\n'
       << "refmaild_messages_rejected_total{reason=\"bare_newline\"} " << m.rejected_bare_newline << '\n'
-      << "refmaild_messages_rejected_total{reason=\"delivery_failed\"} " << m.rejected_delivery_failed << '\n';
+      << "refmaild_messages_rejected_total{reason=\"delivery_failed\"} " << m.rejected_delivery_failed << '\n'
+      << "refmaild_messages_rejected_total{reason=\"header\"} " << m.rejected_header << '\n'
+      << "refmaild_messages_rejected_total{reason=\"relay_without_from\"} " << m.rejected_no_from << '\n'
+      << "refmaild_messages_rejected_total{reason=\"rule\"} " << m.rejected_by_rule << '\n';
+    counter("refmaild_messages_discarded_total", "Messages accepted and dropped by a processing rule.", m.discarded_by_rule);
+    counter("refmaild_sessions_time_limited_total", "Sessions closed at smtp.session_timeout.", m.session_limit_closes);
     o << "# HELP refmaild_recipients_rejected_total RCPT TO refused, by reason.\n"
          "# TYPE refmaild_recipients_rejected_total counter\n"
       << "refmaild_recipients_rejected_total{reason=\"unknown_user\"} " << m.rcpt_unknown_user << '\n'
-      << "refmaild_recipients_rejected_total{reason=\"relay_denied\"} " << m.rcpt_relay_denied << '\n';
+      << "refmaild_recipients_rejected_total{reason=\"relay_denied\"} " << m.rcpt_relay_denied << '\n'
+      << "refmaild_recipients_rejected_total{reason=\"relay_trick\"} " << m.rcpt_relay_trick << '\n'
+      << "refmaild_recipients_rejected_total{reason=\"kill_file\"} " << m.rcpt_refused << '\n';
     counter("refmaild_bytes_received_total", "Octets read from clients.", m.bytes_received);
     o << "# HELP refmaild_auth_total Authentication attempts, by result.\n# TYPE refmaild_auth_total counter\n"
       << "refmaild_auth_total{result=\"success\"} " << m.auth_success << '\n'
@@ -1035,7 +1241,12 @@ server::server(config::refmaild_settings settings) : impl_(std::make_unique<impl
     log_threshold = impl_->settings.log.level;
     impl_->load_users();
     impl_->load_tls();
-    impl_->load_kill_file();
+    impl_->load_access_lists();
+    for (const auto& net : impl_->settings.policy.trusted_networks) {
+        auto n = policy::ip_network::parse(net);
+        if (!n) throw std::runtime_error("policy.trusted_networks: \"" + net + "\" is not an IP address or CIDR network");
+        impl_->trusted.push_back(*n);
+    }
     if (!impl_->settings.store.data_dir.empty()) {
         std::error_code dec;
         std::filesystem::create_directories(impl_->settings.store.data_dir, dec);
@@ -1126,7 +1337,7 @@ bool server::reload() {
     try {
         impl_->load_tls();
         impl_->load_users();
-        impl_->load_kill_file();
+        impl_->load_access_lists();
         log(config::log_level::info, "event=reloaded");
         return true;
     } catch (const std::exception& e) {

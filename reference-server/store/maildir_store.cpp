@@ -229,7 +229,17 @@ boost::system::result<std::filesystem::path, std::error_code> maildir_store::mai
     if (!valid_component(domain) || !valid_component(mailbox.user)) {
         return make_error_code(store_errc::invalid_mailbox);
     }
-    return settings_.root / domain / mailbox.user / "Maildir";
+    auto maildir = settings_.root / domain / mailbox.user / "Maildir";
+    if (mailbox.folder.empty()) return maildir;
+    // Maildir++: Maildir/.A.B for folder A/B; every part must be a name of its own.
+    std::string_view rest = mailbox.folder;
+    for (;;) {
+        auto dot = rest.find('.');
+        if (!valid_component(rest.substr(0, dot))) return make_error_code(store_errc::invalid_mailbox);
+        if (dot == std::string_view::npos) break;
+        rest.remove_prefix(dot + 1);
+    }
+    return maildir / ("." + mailbox.folder);
 }
 
 namespace {

@@ -35,6 +35,13 @@ struct fake_hooks : server_hooks {
         return rcpt_verdict::relay_denied;
     }
     sasl::credential_lookup* credentials() override { return &creds; }
+    // Refuses messages whose text contains "REJECT-ME" with 550 5.7.1.
+    message_verdict check_message(const envelope& env, std::string_view message) override {
+        checked_rcpts = env.recipients.size();
+        if (message.find("REJECT-ME") != std::string_view::npos) return {550, es(5, 7, 1), "Rejected by rule"};
+        return {};
+    }
+    std::size_t checked_rcpts = 0;
     std::chrono::milliseconds auth_failed(std::string_view) override {
         return std::chrono::milliseconds(100 << failures++);
     }
@@ -219,6 +226,53 @@ TEST(server_session, vrfy_does_not_enumerate) {
     EXPECT_EQ(h.code("EXPN staff"), "502");
     EXPECT_EQ(h.code("FOO"), "500");
     EXPECT_EQ(h.code("QUIT"), "221");
+}
+
+TEST(server_session, vrfy_and_expn_can_answer_502) {
+    harness h({.vrfy_code = 502});
+    h.send("EHLO c.test");
+    EXPECT_EQ(h.code("VRFY alice"), "502");
+    EXPECT_EQ(h.send("VRFY alice").first, h.send("VRFY nobody").first);
+    EXPECT_EQ(h.code("EXPN staff"), "502");
+}
+
+TEST(server_session, command_limit_closes_with_421) {
+    harness h({.max_commands = 3});
+    EXPECT_EQ(h.code("EHLO c.test"), "250");
+    EXPECT_EQ(h.code("NOOP"), "250");
+    EXPECT_EQ(h.code("NOOP"), "250");
+    auto [r, a] = h.send("NOOP");
+    EXPECT_EQ(r.substr(0, 10), "421 4.7.0 ");
+    EXPECT_EQ(a, action::close);
+}
+
+TEST(server_session, check_message_refuses_data_and_bdat) {
+    harness h;
+    h.send("EHLO c.test");
+    h.send("MAIL FROM:<x@y.test>");
+    h.send("RCPT TO:<alice@example.com>");
+    EXPECT_EQ(h.send("DATA").second, action::read_data);
+    data_decoder d;
+    std::string content;
+    d.put("Subject: REJECT-ME\r\n\r\nx\r\n.\r\n", content);
+    std::string out;
+    EXPECT_EQ(h.s.on_data_end(d, content, out), action::read_command);
+    EXPECT_EQ(out, "550 5.7.1 Rejected by rule\r\n");
+    EXPECT_EQ(h.hooks.checked_rcpts, 1u);
+    // The transaction is over: a new one is needed.
+    EXPECT_EQ(h.code("DATA"), "503");
+    h.send("MAIL FROM:<x@y.test>");
+    h.send("RCPT TO:<bob@example.com>");
+    h.send("BDAT 9 LAST");
+    out.clear();
+    EXPECT_EQ(h.s.on_bdat_chunk("REJECT-ME", out), action::read_command);
+    EXPECT_EQ(out.substr(0, 3), "550");
+    // An acceptable message is delivered.
+    h.send("MAIL FROM:<x@y.test>");
+    h.send("RCPT TO:<bob@example.com>");
+    h.send("BDAT 2 LAST");
+    out.clear();
+    EXPECT_EQ(h.s.on_bdat_chunk("ok", out), action::deliver);
 }
 
 }  // namespace

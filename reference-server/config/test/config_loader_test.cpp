@@ -506,3 +506,113 @@ TEST_F(check_config_test, yaml_errors_stop_before_file_checks) {
     ASSERT_EQ(problems.size(), 1u) << dump(problems);
     EXPECT_NE(problems[0].message.find("YAML syntax"), std::string::npos);
 }
+
+TEST(config, relay_policy_and_limits) {
+    auto r = parse_config(
+        "policy:\n"
+        "  trusted_networks: [10.0.0.0/8, \"2001:db8::/32\"]\n"
+        "  null_sender: refuse\n"
+        "  relay_requires_from: false\n"
+        "smtp:\n"
+        "  max_commands_per_session: 50\n"
+        "  session_timeout: 10m\n"
+        "  max_header_size: 64K\n"
+        "  vrfy_reply: \"502\"\n");
+    ASSERT_TRUE(r.ok()) << dump(r.problems);
+    EXPECT_EQ(r.settings.policy.trusted_networks, (std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32"}));
+    EXPECT_EQ(r.settings.policy.null_sender, null_sender_policy::refuse);
+    EXPECT_FALSE(r.settings.policy.relay_requires_from);
+    EXPECT_EQ(r.settings.smtp.max_commands_per_session, 50u);
+    EXPECT_EQ(r.settings.smtp.session_timeout, 10min);
+    EXPECT_EQ(r.settings.smtp.max_header_size, 64u << 10);
+    EXPECT_EQ(r.settings.smtp.vrfy_reply, 502);
+
+    auto bad = parse_config(
+        "policy:\n"
+        "  trusted_networks: [10.0.0.1/8]\n"
+        "smtp:\n"
+        "  session_timeout: 1s\n"
+        "  vrfy_reply: \"250\"\n");
+    EXPECT_NE(find_problem(bad.problems, "smtp.vrfy_reply"), nullptr) << dump(bad.problems);
+    auto sem = parse_config("policy:\n  trusted_networks: [10.0.0.1/8, 0.0.0.0/0]\nsmtp:\n  session_timeout: 1s\n");
+    auto* p = find_problem(sem.problems, "policy.trusted_networks", "10.0.0.1/8");
+    ASSERT_NE(p, nullptr) << dump(sem.problems);
+    EXPECT_EQ(p->line, 2);
+    EXPECT_NE(find_problem(sem.problems, "policy.trusted_networks", "open relay"), nullptr) << dump(sem.problems);
+    EXPECT_NE(find_problem(sem.problems, "smtp.session_timeout"), nullptr) << dump(sem.problems);
+}
+
+TEST(config, processing_rules_parse_into_the_rule_tree) {
+    auto r = parse_config(
+        "rules:\n"
+        "  - name: big\n"
+        "    if: {all: [{not: {client_ip: [10.0.0.0/8]}}, {size_over: 10M}]}\n"
+        "    then: [{reject: \"552 5.3.4 Too big\"}]\n"
+        "  - name: junk\n"
+        "    if: {header: {name: X-Spam-Flag, matches: \"(?i)^yes$\"}}\n"
+        "    then: [{file_into: Junk}, {add_header: \"X-Filed: junk\"}, stop]\n"
+        "  - if: {client_ip: 192.0.2.0/24}\n"
+        "    rules:\n"
+        "      - if: {recipient: \"*@Lists.example.com\"}\n"
+        "        then: [discard]\n");
+    ASSERT_TRUE(r.ok()) << dump(r.problems);
+    const auto& rs = r.settings.rules.rules;
+    ASSERT_EQ(rs.size(), 3u);
+    EXPECT_EQ(rs[0].name, "big");
+    EXPECT_EQ(rs[0].when.type, rules::condition::kind::all);
+    ASSERT_EQ(rs[0].when.children.size(), 2u);
+    EXPECT_EQ(rs[0].when.children[0].type, rules::condition::kind::negate);
+    EXPECT_EQ(rs[0].when.children[1].size, 10u << 20);
+    EXPECT_EQ(rs[0].actions[0].code, 552);
+    EXPECT_NE(rs[1].when.regex, nullptr);
+    ASSERT_EQ(rs[1].actions.size(), 3u);
+    EXPECT_EQ(rs[1].actions[0].name, "Junk");
+    EXPECT_EQ(rs[1].actions[1].name, "X-Filed");
+    EXPECT_EQ(rs[1].actions[1].text, "junk");
+    EXPECT_EQ(rs[1].actions[2].type, rules::action::kind::stop);
+    ASSERT_EQ(rs[2].rules.size(), 1u);
+    EXPECT_EQ(rs[2].rules[0].when.pattern, "*@lists.example.com");
+    EXPECT_EQ(rs[2].rules[0].actions[0].type, rules::action::kind::discard);
+
+    // Evaluated as configured: the nested rule discards list mail from 192.0.2.0/24.
+    std::vector<std::string> rcpts{"x@lists.example.com"};
+    std::vector<mailharness::mail::header_field> headers;
+    auto d = rules::evaluate(r.settings.rules, {.client_ip = "192.0.2.9", .recipients = &rcpts, .headers = &headers, .size = 10});
+    EXPECT_EQ(d.outcome, rules::decision::verdict::discard);
+}
+
+TEST(config, bad_rules_are_reported_with_their_lines) {
+    struct bad_case {
+        std::string yaml;
+        std::string key;
+        int line;
+    };
+    const std::vector<bad_case> cases = {
+        {"rules:\n  - if: {colour: red}\n    then: [stop]\n", "rules[0].if.colour", 2},
+        {"rules:\n  - if: {header: {name: X, matches: \"(\"}}\n    then: [stop]\n", "rules[0].if.header.matches", 2},
+        {"rules:\n  - then: [{reject: \"250 ok\"}]\n", "rules[0].then[0].reject", 2},
+        {"rules:\n  - then: [{file_into: ../etc}]\n", "rules[0].then[0].file_into", 2},
+        {"rules:\n  - then: [{add_header: \"no colon\"}]\n", "rules[0].then[0].add_header", 2},
+        {"rules:\n  - name: x\n", "rules[0]", 2},
+        {"rules:\n  - then: [explode]\n", "rules[0].then[0]", 2},
+        {"rules:\n  - if: {client_ip: [999.1.1.1]}\n    then: [stop]\n", "rules[0].if.client_ip", 2},
+        {"rules:\n  - colour: red\n    then: [stop]\n", "rules[0].colour", 2},
+    };
+    for (const auto& c : cases) {
+        auto r = parse_config(c.yaml);
+        ASSERT_FALSE(r.ok()) << c.yaml;
+        auto* p = find_problem(r.problems, c.key);
+        ASSERT_NE(p, nullptr) << c.yaml << dump(r.problems);
+        EXPECT_EQ(p->line, c.line) << c.yaml << dump(r.problems);
+    }
+    // Nesting is bounded.
+    std::string deep = "rules:\n";
+    std::string indent = "  ";
+    for (int i = 0; i < 20; ++i) {
+        deep += indent + "- rules:\n";
+        indent += "    ";
+    }
+    deep += indent + "- then: [stop]\n";
+    auto r = parse_config(deep);
+    EXPECT_FALSE(r.ok());
+}

@@ -137,6 +137,22 @@ TEST(maildir_store, refuses_unsafe_mailbox_names) {
     EXPECT_EQ(store.stats().failed, bad.size());
 }
 
+TEST(maildir_store, folder_delivery_goes_to_a_maildirplusplus_folder) {
+    temp_dir tmp;
+    maildir_store store({.root = tmp.path});
+    auto r = store.deliver({.mailbox = {"alice", "Example.com", "Lists.dev"},
+                            .body = std::make_shared<const std::string>("x\r\n")});
+    ASSERT_TRUE(r) << r.error().message();
+    auto dir = tmp.path / "example.com" / "alice" / "Maildir" / ".Lists.dev";
+    EXPECT_EQ(read_file(dir / "new" / *r), "x\r\n");
+    EXPECT_TRUE(fs::is_directory(dir / "cur"));
+    for (const std::string& bad : std::vector<std::string>{".Junk", "Junk.", "a..b", "a/b", std::string("a\0b", 3)}) {
+        auto b = store.deliver({.mailbox = {"alice", "example.com", bad}, .body = std::make_shared<const std::string>("x")});
+        ASSERT_FALSE(b) << bad;
+        EXPECT_EQ(b.error(), store_errc::invalid_mailbox) << bad;
+    }
+}
+
 TEST(maildir_store, refuses_missing_body) {
     temp_dir tmp;
     maildir_store store({.root = tmp.path});

@@ -67,6 +67,28 @@ class refmaild_server:
         self.proc = None
         self.ports = {}
 
+    def add_config(self, text):
+        """Merges YAML `text` into the quickstart configuration (before start()): a top-level
+        section the file already has gets the new keys right after its heading (so they must not
+        repeat keys already there); other sections are appended."""
+        lines = self.config.read_text().splitlines()
+        current = None
+        blocks = {}
+        for line in text.strip("\n").splitlines():
+            if line and not line[0].isspace():
+                current = line.split(":")[0]
+                blocks[current] = [line]
+            else:
+                blocks[current].append(line)
+        for section, block in blocks.items():
+            heading = next((i for i, l in enumerate(lines) if l.startswith(section + ":")), None)
+            if heading is None or block[0].strip() != section + ":":
+                lines += [""] + block
+            else:
+                lines[heading + 1:heading + 1] = block[1:]
+        self.config.write_text("\n".join(lines) + "\n")
+        return self
+
     # ---- process ----
 
     def start(self, timeout=15.0):

@@ -138,14 +138,22 @@ class relay_test(h.unittest.TestCase):
         self.assertGreaterEqual(q.scrape(self.pair.relay)["refmaild_queue_bounced_total"], 2)
 
     def test_failure_with_null_sender_is_never_bounced(self):
-        marker, data = message("nullsender", sender="")
+        # A message from ghost@remote.test (no such user at B) fails; its DSN goes to
+        # ghost@remote.test with the null sender and fails too; that failure bounces to nobody.
+        marker, data = message("double-bounce", sender="ghost@remote.test")
         before_alice = set(self.pair.relay.delivered(ALICE))
-        suppressed = q.scrape(self.pair.relay)['refmaild_queue_dsn_total{result="suppressed_null_sender"}']
-        self.assertEqual(self.pair.submit("", ["nobody@remote.test"], data), {})
-        q.wait_for(lambda: q.scrape(self.pair.relay)['refmaild_queue_dsn_total{result="suppressed_null_sender"}'] > suppressed,
-                   20, "the suppressed DSN:\n" + self.pair.relay.log_tail())
+        key = 'refmaild_queue_dsn_total{result="suppressed_null_sender"}'
+        suppressed = q.scrape(self.pair.relay)[key]
+        self.assertEqual(self.pair.submit("ghost@remote.test", ["nobody@remote.test"], data), {})
+        q.wait_for(lambda: q.scrape(self.pair.relay)[key] > suppressed, 20,
+                   "the suppressed second bounce:\n" + self.pair.relay.log_tail())
         self.wait_queue_empty()
+        log = (self.pair.relay.dir / "refmaild.log").read_text()
+        self.assertRegex(log, r"event=queue_dsn id=\w+ to=<ghost@remote\.test> delivery=queued")
+        self.assertRegex(log, r"event=queue_bounced id=\w+ to=<ghost@remote\.test> .*status=5\.1\.1")
+        self.assertRegex(log, r"event=queue_dsn_suppressed id=\w+ reason=\"null sender\"")
         self.assertEqual(set(self.pair.relay.delivered(ALICE)), before_alice)
+        self.assertEqual(self.pair.downstream.delivered("ghost@remote.test"), {})
 
     def test_bounce_to_a_remote_sender_is_queued_with_the_null_sender(self):
         marker, data = message("remote-bounce", sender=DAVE)

@@ -36,10 +36,17 @@ struct target {
     bool insecure = false;
     /// PEM CA certificates to verify the server with; empty: the system's default store.
     std::string cafile;
+    /// The name the server certificate must carry (SNI and verification); empty: `host`.
+    std::string tls_name;
+    /// tls_check expiry without `days`: the certificate must stay valid this many more days.
+    int cert_warn_days = 14;
     /// Bound on every connect, read, write and handshake.
     std::chrono::milliseconds timeout{10000};
     /// How long expect_not and expect_closed wait for data that must not come.
     std::chrono::milliseconds quiet_time{1000};
+
+    /// tls_name, or host when it is empty.
+    const std::string& certificate_name() const noexcept { return tls_name.empty() ? host : tls_name; }
 
     /// The case variables: host, port, local_domain, remote_domain, rcpt, user, password,
     /// rcpt_local (the part of rcpt before '@'), auth_plain (base64 of the RFC 4616 PLAIN
@@ -48,7 +55,8 @@ struct target {
 };
 
 /// Loads a target YAML file whose keys are the field names above (host, port, tls, local_domain,
-/// remote_domain, rcpt, user, password, insecure, cafile, timeout_ms, quiet_ms) into `t`, leaving
+/// remote_domain, rcpt, user, password, insecure, cafile, tls_name, cert_warn_days, timeout_ms,
+/// quiet_ms) into `t`, leaving
 /// absent keys as they are. Throws std::runtime_error "file:line: message" on bad input.
 void load_target(const std::string& path, target& t);
 

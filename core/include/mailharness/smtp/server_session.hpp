@@ -22,6 +22,7 @@
 #include "mailharness/sasl/server.hpp"
 #include "mailharness/smtp/command.hpp"
 #include "mailharness/smtp/data.hpp"
+#include "mailharness/smtp/reply.hpp"
 
 namespace mailharness::smtp {
 
@@ -40,6 +41,10 @@ struct server_session_settings {
     unsigned max_errors = 0;                     ///< failed commands before 421 and close; 0 = no limit
     std::chrono::milliseconds error_delay_step{0};  ///< extra reply delay per failed command past the third
     unsigned max_messages = 0;                   ///< messages per session; 0 = no limit
+    unsigned max_commands = 0;                   ///< command lines per session, then 421 and close; 0 = no limit
+    /// Reply to VRFY and EXPN alike: 252 ("cannot verify", RFC 5321 3.5.3) or 502 (not
+    /// implemented). Neither ever depends on the argument, so neither enumerates users.
+    int vrfy_code = 252;
 };
 
 /// Verdict of the recipient policy for one RCPT TO.
@@ -50,6 +55,18 @@ enum class rcpt_verdict {
     temp_failure,  ///< 451 4.3.0
     refused,       ///< 550 5.7.1: refused by policy (e.g. listed in the kill file)
 };
+
+/// Verdict on a whole message (after DATA or the last BDAT chunk). `code` 0 accepts; otherwise the
+/// transaction fails with this reply (4xx or 5xx) and nothing is delivered.
+struct message_verdict {
+    int code = 0;
+    enhanced_status status;
+    std::string text;
+
+    bool accepted() const noexcept { return code == 0; }
+};
+
+struct envelope;
 
 /// The server's policy and credentials, supplied by the program that runs the session.
 class server_hooks {
@@ -63,6 +80,13 @@ public:
     virtual bool check_sender(const path& reverse_path) {
         (void)reverse_path;
         return true;
+    }
+    /// Decides a complete message before it is delivered (header checks, processing rules).
+    /// Default: accept.
+    virtual message_verdict check_message(const envelope& env, std::string_view message) {
+        (void)env;
+        (void)message;
+        return {};
     }
     /// Credentials for AUTH. nullptr disables AUTH.
     virtual sasl::credential_lookup* credentials() = 0;
@@ -144,12 +168,14 @@ public:
     const std::string& tls_version() const noexcept { return tls_version_; }
     unsigned auth_failures() const noexcept { return auth_failures_; }
     unsigned errors() const noexcept { return errors_; }
+    unsigned commands() const noexcept { return commands_; }
 
 private:
     enum class phase { need_helo, ready, mail, rcpt, auth, auth_final };
 
     action dispatch(std::string_view line, std::string& out);
     action count_errors(action a, std::size_t reply_start, std::string& out);
+    action finish_message(std::string& out);
     action handle(const command& cmd, std::string& out);
     action do_helo(const command& cmd, std::string& out);
     action do_mail(const command& cmd, std::string& out);
@@ -181,6 +207,7 @@ private:
     unsigned auth_failures_ = 0;
     unsigned errors_ = 0;
     unsigned messages_ = 0;
+    unsigned commands_ = 0;
     std::chrono::milliseconds reply_delay_{0};
 };
 

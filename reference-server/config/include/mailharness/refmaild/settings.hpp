@@ -7,6 +7,7 @@
 
 #include "mailharness/refmaild/maildir_store.hpp"
 #include "mailharness/refmaild/queue/transport_map.hpp"
+#include "mailharness/refmaild/rules.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -143,10 +144,46 @@ struct smtp_settings {
     unsigned max_connections = 2000;
     /// Simultaneous SMTP connections from one client IP; more get 421 4.7.0 (0: no limit).
     unsigned max_connections_per_ip = 100;
+    /// Command lines in one session; past it the session is closed with 421 4.7.0 (0: no limit).
+    unsigned max_commands_per_session = 10000;
+    /// Longest a session may last, whatever it does; then the connection is closed, so that a slow
+    /// client cannot hold a slot forever (0: no limit).
+    std::chrono::milliseconds session_timeout{std::chrono::hours(1)};
+    /// Largest message header (everything before the first empty line), in octets; a larger one
+    /// is refused with 552 5.3.4 after DATA (0: no limit).
+    std::uint64_t max_header_size = 256u << 10;
+    /// Reply to VRFY and EXPN: 252 (RFC 5321 3.5.3 "cannot verify"; EXPN still gets 502) or 502
+    /// (both disabled). Never a user list.
+    int vrfy_reply = 252;
 };
 
-/// Anti-abuse lists and bans (see reference-server/policy/).
+/// Who may send with the null reverse-path <> (bounces, RFC 5321 4.5.5).
+enum class null_sender_policy {
+    local_only,  ///< <> is accepted, but only for local recipients: never relayed (default)
+    accept,      ///< <> may be relayed by clients that may relay anyway (authenticated, trusted)
+    refuse,      ///< MAIL FROM:<> is refused (550 5.7.1); breaks bounces, for submission-only servers
+};
+
+/// Relay control and anti-abuse lists and bans (see reference-server/policy/).
+///
+/// Mail to a recipient outside local_domains is relayed only when the client authenticated, or its
+/// IP is in trusted_networks, or the accept file lists its IP, its (forward-confirmed reverse DNS)
+/// host name or the envelope sender. Otherwise RCPT gets 554 5.7.1. Relay tricks (source routes,
+/// '%' and '!' in the local part, a quoted local part holding '@', address literals) are never
+/// relayed, whoever asks.
 struct policy_settings {
+    /// Networks whose clients may relay without authenticating (CIDR, IPv4 or IPv6), e.g.
+    /// ["127.0.0.0/8", "::1/128"]. Empty: none.
+    std::vector<std::string> trusted_networks;
+    /// Accept file (same syntax as the kill file): client IPs/CIDRs, host names and envelope
+    /// senders that may relay and are exempt from smtp.max_recipients and
+    /// smtp.max_messages_per_session. Empty: none. Reloaded on SIGHUP.
+    std::filesystem::path accept_file;
+    /// Null reverse-path handling.
+    null_sender_policy null_sender = null_sender_policy::local_only;
+    /// Relayed messages (any recipient not local) must have a From: or Reply-To: header field;
+    /// without one the message is refused with 550 5.7.1 after DATA.
+    bool relay_requires_from = true;
     /// Kill file: IPs, CIDRs, domains, user@domain and wildcard entries that are refused (an IP at
     /// connect with 554, a sender or recipient with 550 5.7.1). Empty: none. Reloaded on SIGHUP.
     std::filesystem::path kill_file;
@@ -227,6 +264,8 @@ struct refmaild_settings {
     /// Lower case after loading.
     std::vector<std::string> local_domains;
     policy_settings policy;
+    /// Processing rules evaluated for every incoming message (see rules.hpp for the YAML form).
+    rules::rule_set rules;
     queue_settings queue;
     metrics_settings metrics;
     log_settings log;

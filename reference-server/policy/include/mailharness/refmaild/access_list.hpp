@@ -1,5 +1,5 @@
-// Access lists for refmaild: the kill file (who is refused) and, later, the accept file (who may
-// relay beyond the limits). Plain text, one entry per line, '#' starts a comment:
+// Access lists for refmaild: the kill file (who is refused) and the accept file (who may relay
+// and is exempt from the per-message and per-session limits). Plain text, one entry per line, '#' starts a comment:
 //
 //   192.0.2.7            an IPv4 or IPv6 address
 //   198.51.100.0/24      a CIDR network (IPv4 or IPv6, e.g. 2001:db8::/32)
@@ -55,6 +55,10 @@ public:
     bool matches_address(std::string_view mailbox) const;
     /// Host name listed (domain entries and wildcards)?
     bool matches_host(std::string_view host) const;
+
+    /// True when some entry can match a host name (domain or wildcard entries): only then is a
+    /// client's host name worth looking up.
+    bool has_host_entries() const noexcept { return !domains_.empty() || !patterns_.empty(); }
 
     std::size_t size() const noexcept { return networks_.size() + domains_.size() + mailboxes_.size() + patterns_.size(); }
 

@@ -58,6 +58,9 @@ std::error_code make_error_code(store_errc e) noexcept;
 struct mailbox_id {
     std::string user;
     std::string domain;
+    /// Maildir++ folder below the INBOX, e.g. "Junk" or "Lists.dev" (stored in Maildir/.Junk);
+    /// empty for the INBOX. Each dot-separated part must be a valid path component.
+    std::string folder;
 };
 
 /// How a batch is made durable.
@@ -147,7 +150,8 @@ public:
 
     const store_settings& settings() const noexcept { return settings_; }
 
-    /// The Maildir directory of a mailbox: <root>/<lower(domain)>/<user>/Maildir. Does not check
+    /// The Maildir directory of a mailbox: <root>/<lower(domain)>/<user>/Maildir, or
+    /// Maildir/.<folder> for a folder. Does not check
     /// that it exists; returns store_errc::invalid_mailbox for names the store refuses.
     boost::system::result<std::filesystem::path, std::error_code> maildir_path(const mailbox_id& mailbox) const;
 

@@ -1,0 +1,1 @@
+mh_fuzz_target(mail_header LIBS mh::mail)
