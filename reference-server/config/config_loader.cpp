@@ -604,6 +604,7 @@ const schema_node& schema() {
             leaf("max_commands_per_session", [](R r, N n, S s) { r.integer(n, s.smtp.max_commands_per_session); }),
             leaf("session_timeout", [](R r, N n, S s) { r.duration(n, s.smtp.session_timeout); }),
             leaf("max_header_size", [](R r, N n, S s) { r.size(n, s.smtp.max_header_size); }),
+            leaf("max_hops", [](R r, N n, S s) { r.integer(n, s.smtp.max_hops); }),
             leaf("vrfy_reply", [](R r, N n, S s) { r.choice(n, s.smtp.vrfy_reply, {{"252", 252}, {"502", 502}}); }),
         }),
         leaf("local_domains", [](R r, N n, S s) {

@@ -118,7 +118,7 @@ struct metric_counters {
     std::atomic<std::uint64_t> messages_accepted{0};
     std::atomic<std::uint64_t> rejected_too_big{0}, rejected_bare_newline{0}, rejected_delivery_failed{0};
     std::atomic<std::uint64_t> rcpt_unknown_user{0}, rcpt_relay_denied{0}, rcpt_relay_trick{0}, rcpt_refused{0};
-    std::atomic<std::uint64_t> rejected_header{0}, rejected_no_from{0}, rejected_by_rule{0}, discarded_by_rule{0};
+    std::atomic<std::uint64_t> rejected_header{0}, rejected_loop{0}, rejected_no_from{0}, rejected_by_rule{0}, discarded_by_rule{0};
     std::atomic<std::uint64_t> session_limit_closes{0};
     std::atomic<std::uint64_t> bytes_received{0};
     std::atomic<std::uint64_t> auth_success{0}, auth_failure{0};
@@ -577,6 +577,14 @@ public:
         if (ec) {
             srv_.metrics.rejected_header++;
             return {552, smtp::es(5, 3, 4), "Error: " + ec.message()};
+        }
+        if (cfg.smtp.max_hops) {
+            // RFC 5321 6.3: a message that has passed through too many relays is in a loop.
+            auto hops = header.count("Received");
+            if (hops >= cfg.smtp.max_hops) {
+                srv_.metrics.rejected_loop++;
+                return {554, smtp::es(5, 4, 6), "Error: too many hops (" + std::to_string(hops) + " Received: fields); mail loop?"};
+            }
         }
         if (relayed_ && cfg.policy.relay_requires_from && !header.find("From") && !header.find("Reply-To")) {
             srv_.metrics.rejected_no_from++;
@@ -1131,6 +1139,7 @@ std::string server::impl::metrics_text() const {
       << "refmaild_messages_rejected_total{reason=\"bare_newline\"} " << m.rejected_bare_newline << '\n'
       << "refmaild_messages_rejected_total{reason=\"delivery_failed\"} " << m.rejected_delivery_failed << '\n'
       << "refmaild_messages_rejected_total{reason=\"header\"} " << m.rejected_header << '\n'
+      << "refmaild_messages_rejected_total{reason=\"loop\"} " << m.rejected_loop << '\n'
       << "refmaild_messages_rejected_total{reason=\"relay_without_from\"} " << m.rejected_no_from << '\n'
       << "refmaild_messages_rejected_total{reason=\"rule\"} " << m.rejected_by_rule << '\n';
     counter("refmaild_messages_discarded_total", "Messages accepted and dropped by a processing rule.", m.discarded_by_rule);

@@ -152,6 +152,9 @@ struct smtp_settings {
     /// Largest message header (everything before the first empty line), in octets; a larger one
     /// is refused with 552 5.3.4 after DATA (0: no limit).
     std::uint64_t max_header_size = 256u << 10;
+    /// Most Received: header fields a message may carry; more means a mail loop, refused with
+    /// 554 5.4.6 after DATA (RFC 5321 6.3; 0: no limit).
+    unsigned max_hops = 50;
     /// Reply to VRFY and EXPN: 252 (RFC 5321 3.5.3 "cannot verify"; EXPN still gets 502) or 502
     /// (both disabled). Never a user list.
     int vrfy_reply = 252;
