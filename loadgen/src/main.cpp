@@ -59,6 +59,7 @@ bool write_outputs(const fs::path& dir, const load::results& r, bool json) {
     bool ok = true;
     if (json) ok &= write_file(dir / "results.json", load::to_json_string(r));
     ok &= write_file(dir / "junit.xml", render([&](std::ostream& o) { load::write_junit(o, r); }));
+    ok &= write_file(dir / "report.html", render([&](std::ostream& o) { load::write_html(o, r); }));
     ok &= write_file(dir / "summary.txt", render([&](std::ostream& o) { load::write_summary(o, r); }));
     return ok;
 }
@@ -110,7 +111,8 @@ private:
 int finish(const load::results& r, const fs::path& out, bool json) {
     load::write_summary(std::cout, r);
     if (!write_outputs(out, r, json)) return exit_run;
-    std::cout << "results: " << (out / "results.json").string() << "\njunit:   " << (out / "junit.xml").string() << '\n';
+    std::cout << "results: " << (out / "results.json").string() << "\nreport:  " << (out / "report.html").string()
+              << "\njunit:   " << (out / "junit.xml").string() << '\n';
     return load::thresholds_passed(r) && !r.run.aborted ? exit_ok : exit_thresholds;
 }
 

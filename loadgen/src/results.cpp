@@ -181,7 +181,7 @@ double observe(const threshold& t, const results& r, bool& no_data) {
             for (const auto& e : r.errors) {
                 if (!t.workload.empty() && e.workload != t.workload) continue;
                 if (!cls.empty()) {
-                    const bool code = cls.size() == 3 && cls[0] >= '0' && cls[0] <= '9';
+                    const bool code = cls.size() == 3 && std::all_of(cls.begin(), cls.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
                     if (code ? std::to_string(e.code) != cls : cls != to_string(e.cls)) continue;
                 }
                 n += e.count;

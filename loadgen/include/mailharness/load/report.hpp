@@ -17,6 +17,14 @@ void write_summary(std::ostream& out, const results& r);
 /// observed value when it did not hold; an aborted run adds a failed "run" testcase.
 void write_junit(std::ostream& out, const results& r);
 
+/// The HTML report: summary tables and SVG charts of throughput and errors over time, iterations
+/// in progress, latency percentiles over time per metric, and the percentile spectrum. Every
+/// chart is an <svg class="chart" data-chart="..."> whose data series are <path class="series">
+/// elements (a chart without data says "no data" and has none); a few lines of inline script
+/// store the drawn length of each chart's series in its data-drawn attribute when a browser
+/// renders the page, which the headless Chromium test reads to find empty charts.
+void write_html(std::ostream& out, const results& r);
+
 /// XML/HTML escaping of text and attribute values.
 std::string xml_escape(std::string_view s);
 
