@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "mailharness/load/engine.hpp"
 #include "mailharness/load/report.hpp"
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> overrides;
     bool quiet = false;
     unsigned threads = 0;
+    double start_at = 0;
     auto* run_cmd = app.add_subcommand("run", "run a scenario");
     run_cmd->add_option("scenario", scenario_file, "scenario YAML file")->required();
     run_cmd->add_option("--out", out_dir, "output folder (default out/mailload/NAME)");
@@ -134,6 +136,7 @@ int main(int argc, char** argv) {
     run_cmd->add_option("--duration", duration_text, "stretch or shrink every workload to last this long, e.g. 30s");
     run_cmd->add_option("--threads", threads, "worker threads (default: one per core)");
     run_cmd->add_option("--set", overrides, "override a scenario value: path=value, e.g. targets.main.port=2525");
+    run_cmd->add_option("--start-at", start_at, "wait until this Unix time (seconds) to start, so that shards start together");
 
     std::vector<std::string> merge_files;
     std::string merge_out;
@@ -228,6 +231,15 @@ int main(int argc, char** argv) {
     if (options.shard.count > 1) std::cerr << ", shard " << options.shard.index << "/" << options.shard.count;
     std::cerr << ", open files " << load::raise_file_limit() << '\n';
 
+    if (start_at > 0) {
+        const auto when = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(start_at)));
+        if (when > std::chrono::system_clock::now() + std::chrono::hours(24)) {
+            std::cerr << "mailload: --start-at is more than a day away\n";
+            return exit_usage;
+        }
+        std::this_thread::sleep_until(when);
+    }
     load::results r;
     std::string error;
     if (!load::run(s, options, r, error)) {
