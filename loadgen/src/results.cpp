@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -235,23 +236,52 @@ json counters_json(const workload_counters& c) {
             {"connections", c.connections}, {"bytes_sent", c.bytes_sent}, {"bytes_received", c.bytes_received}};
 }
 
-workload_counters counters_from(const json& j) {
-    workload_counters c;
-    c.iterations = j.at("iterations").get<std::uint64_t>();
-    c.failed = j.at("failed").get<std::uint64_t>();
-    c.interrupted = j.at("interrupted").get<std::uint64_t>();
-    c.dropped = j.at("dropped").get<std::uint64_t>();
-    c.messages = j.at("messages").get<std::uint64_t>();
-    c.recipients = j.at("recipients").get<std::uint64_t>();
-    c.connections = j.at("connections").get<std::uint64_t>();
-    c.bytes_sent = j.at("bytes_sent").get<std::uint64_t>();
-    c.bytes_received = j.at("bytes_received").get<std::uint64_t>();
-    return c;
-}
 
 struct bad_results : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+
+// Typed reads of untrusted JSON. nlohmann's get<> converts between number kinds with a plain
+// cast (undefined for 1e300 into an integer): every number is checked for kind and range here.
+std::uint64_t u64(const json& j, const char* what) {
+    if (j.is_number_unsigned()) return j.get<std::uint64_t>();
+    if (j.is_number_integer() && j.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(j.get<std::int64_t>());
+    throw bad_results(std::string(what) + " is not a whole number >= 0");
+}
+template <class T>
+T bounded(const json& j, const char* what, std::uint64_t max = std::numeric_limits<T>::max()) {
+    const auto v = u64(j, what);
+    if (v > max) throw bad_results(std::string(what) + " is too large");
+    return static_cast<T>(v);
+}
+double real(const json& j, const char* what) {
+    if (!j.is_number()) throw bad_results(std::string(what) + " is not a number");
+    const double v = j.get<double>();
+    if (!std::isfinite(v)) throw bad_results(std::string(what) + " is not finite");
+    return v;
+}
+bool flag(const json& j, const char* what) {
+    if (!j.is_boolean()) throw bad_results(std::string(what) + " is not true or false");
+    return j.get<bool>();
+}
+std::string text(const json& j, const char* what) {
+    if (!j.is_string()) throw bad_results(std::string(what) + " is not a string");
+    return j.get<std::string>();
+}
+
+workload_counters counters_from(const json& j) {
+    workload_counters c;
+    c.iterations = u64(j.at("iterations"), "counters.iterations");
+    c.failed = u64(j.at("failed"), "counters.failed");
+    c.interrupted = u64(j.at("interrupted"), "counters.interrupted");
+    c.dropped = u64(j.at("dropped"), "counters.dropped");
+    c.messages = u64(j.at("messages"), "counters.messages");
+    c.recipients = u64(j.at("recipients"), "counters.recipients");
+    c.connections = u64(j.at("connections"), "counters.connections");
+    c.bytes_sent = u64(j.at("bytes_sent"), "counters.bytes_sent");
+    c.bytes_received = u64(j.at("bytes_received"), "counters.bytes_received");
+    return c;
+}
 
 stats::histogram histogram_from(const json& j, const std::string& where) {
     stats::histogram h;
@@ -326,61 +356,62 @@ bool from_json(const json& j, results& out, std::string& error) {
         if (!j.is_object() || !j.contains("format") || j.at("format") != results_format)
             throw bad_results(std::string("not mailload results (format ") + std::string(results_format) + ")");
         const auto& sc = j.at("scenario");
-        r.scenario = sc.at("name").get<std::string>();
-        r.description = sc.at("description").get<std::string>();
-        r.scenario_file = sc.at("file").get<std::string>();
-        r.seed = sc.at("seed").get<std::uint64_t>();
+        r.scenario = text(sc.at("name"), "scenario.name");
+        r.description = text(sc.at("description"), "scenario.description");
+        r.scenario_file = text(sc.at("file"), "scenario.file");
+        r.seed = u64(sc.at("seed"), "scenario.seed");
         const auto& run = j.at("run");
-        r.run.started_at = run.at("started_at").get<std::string>();
-        r.run.duration_s = run.at("duration_s").get<double>();
-        r.run.planned_duration_s = run.at("planned_duration_s").get<double>();
-        r.run.shard.index = run.at("shard").at("index").get<std::uint32_t>();
-        r.run.shard.count = run.at("shard").at("count").get<std::uint32_t>();
-        r.run.shards = run.at("shards").get<std::vector<std::uint32_t>>();
-        r.run.threads = run.at("threads").get<unsigned>();
-        r.run.aborted = run.at("aborted").get<bool>();
-        r.run.abort_reason = run.at("abort_reason").get<std::string>();
-        r.run.version = run.at("version").get<std::string>();
+        r.run.started_at = text(run.at("started_at"), "run.started_at");
+        r.run.duration_s = real(run.at("duration_s"), "run.duration_s");
+        r.run.planned_duration_s = real(run.at("planned_duration_s"), "run.planned_duration_s");
+        r.run.shard.index = bounded<std::uint32_t>(run.at("shard").at("index"), "run.shard.index");
+        r.run.shard.count = bounded<std::uint32_t>(run.at("shard").at("count"), "run.shard.count", 100000);
+        for (const auto& x : run.at("shards")) r.run.shards.push_back(bounded<std::uint32_t>(x, "run.shards"));
+        r.run.threads = bounded<unsigned>(run.at("threads"), "run.threads");
+        r.run.aborted = flag(run.at("aborted"), "run.aborted");
+        r.run.abort_reason = text(run.at("abort_reason"), "run.abort_reason");
+        r.run.version = text(run.at("version"), "run.version");
         if (!std::isfinite(r.run.duration_s) || r.run.duration_s < 0) throw bad_results("run.duration_s is not a duration");
         if (r.run.shard.count == 0 || r.run.shard.index >= r.run.shard.count) throw bad_results("run.shard is out of range");
+        if (r.run.shards.empty()) throw bad_results("run.shards is empty");
         for (auto s : r.run.shards)
             if (s >= r.run.shard.count) throw bad_results("run.shards lists a shard beyond the count");
         for (const auto& w : j.at("workloads")) {
             workload_info x;
-            x.name = w.at("name").get<std::string>();
-            x.protocol = w.at("protocol").get<std::string>();
-            x.target = w.at("target").get<std::string>();
-            x.executor = w.at("executor").get<std::string>();
+            x.name = text(w.at("name"), "workloads.name");
+            x.protocol = text(w.at("protocol"), "workloads.protocol");
+            x.target = text(w.at("target"), "workloads.target");
+            x.executor = text(w.at("executor"), "workloads.executor");
             r.counters[x.name] = counters_from(w.at("counters"));
             r.workloads.push_back(std::move(x));
         }
         for (const auto& l : j.at("latency")) {
-            const auto key = std::make_pair(l.at("workload").get<std::string>(), l.at("metric").get<std::string>());
+            const auto key = std::make_pair(text(l.at("workload"), "latency.workload"), text(l.at("metric"), "latency.metric"));
             if (r.latency.count(key)) throw bad_results("latency " + key.first + "/" + key.second + " given twice");
             r.latency.emplace(key, histogram_from(l.at("histogram"), "latency " + key.first + "/" + key.second));
         }
         for (const auto& e : j.at("errors")) {
             error_entry x;
-            x.workload = e.at("workload").get<std::string>();
-            x.action = e.at("action").get<std::string>();
-            if (!parse_error_class(e.at("class").get<std::string>(), x.cls)) throw bad_results("unknown error class");
-            x.code = e.at("code").get<int>();
-            x.count = e.at("count").get<std::uint64_t>();
-            x.example = e.at("example").get<std::string>();
+            x.workload = text(e.at("workload"), "errors.workload");
+            x.action = text(e.at("action"), "errors.action");
+            if (!parse_error_class(text(e.at("class"), "errors.class"), x.cls)) throw bad_results("unknown error class");
+            x.code = bounded<int>(e.at("code"), "errors.code", 999);
+            x.count = u64(e.at("count"), "errors.count");
+            x.example = text(e.at("example"), "errors.example");
             r.errors.push_back(std::move(x));
         }
         std::int64_t last = -1;
         for (const auto& s : j.at("series")) {
             second_sample x;
-            x.second = s.at("t").get<std::uint32_t>();
+            x.second = bounded<std::uint32_t>(s.at("t"), "series.t");
             if (static_cast<std::int64_t>(x.second) <= last) throw bad_results("series seconds are not increasing");
             last = x.second;
             for (const auto& [name, c] : s.at("workloads").items()) {
                 second_counts k;
-                k.iterations = c.at("iterations").get<std::uint64_t>();
-                k.failed = c.at("failed").get<std::uint64_t>();
-                k.messages = c.at("messages").get<std::uint64_t>();
-                k.active = c.at("active").get<std::uint64_t>();
+                k.iterations = u64(c.at("iterations"), "series.iterations");
+                k.failed = u64(c.at("failed"), "series.failed");
+                k.messages = u64(c.at("messages"), "series.messages");
+                k.active = u64(c.at("active"), "series.active");
                 x.workloads[name] = k;
             }
             for (const auto& [name, h] : s.at("latency").items())
@@ -389,15 +420,15 @@ bool from_json(const json& j, results& out, std::string& error) {
         }
         for (const auto& t : j.at("thresholds")) {
             threshold_result x;
-            x.def.abort_on_fail = t.at("abort_on_fail").get<bool>();
-            x.def.abort_delay = usec(t.at("delay_ms").get<std::int64_t>() * 1000);
+            x.def.abort_on_fail = flag(t.at("abort_on_fail"), "thresholds.abort_on_fail");
+            x.def.abort_delay = usec(bounded<std::int64_t>(t.at("delay_ms"), "thresholds.delay_ms", 8640000000ull) * 1000);
             std::string why;
-            if (!parse_threshold(t.at("expression").get<std::string>(), x.def, why)) throw bad_results("threshold: " + why);
-            const auto w = t.at("workload").get<std::string>();
+            if (!parse_threshold(text(t.at("expression"), "thresholds.expression"), x.def, why)) throw bad_results("threshold: " + why);
+            const auto w = text(t.at("workload"), "thresholds.workload");
             if (!w.empty()) x.def.workload = w;
-            x.passed = t.at("passed").get<bool>();
-            x.no_data = t.at("no_data").get<bool>();
-            x.observed = t.at("observed").get<double>();
+            x.passed = flag(t.at("passed"), "thresholds.passed");
+            x.no_data = flag(t.at("no_data"), "thresholds.no_data");
+            x.observed = real(t.at("observed"), "thresholds.observed");
             r.thresholds.push_back(std::move(x));
         }
         out = std::move(r);
@@ -444,6 +475,10 @@ bool merge(const std::vector<results>& parts, results& out, std::string& error) 
                 return false;
             }
         }
+    }
+    if (shards.empty()) {
+        error = "the results hold no shard";
+        return false;
     }
     results r;
     r.scenario = first.scenario;

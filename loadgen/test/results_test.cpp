@@ -177,6 +177,14 @@ TEST(results, json_refuses_bad_input) {
         {[](nlohmann::json& j) { j["thresholds"][0]["expression"] = "smtp.data p99 <"; }, "threshold"},
         {[](nlohmann::json& j) { j["series"].push_back(j["series"][0]); }, "not increasing"},
         {[](nlohmann::json& j) { j["series"][0]["latency"]["w/smtp.data"]["counts"][0][0] = 999999; }, "series t=0"},
+        // found by fuzz_load_results: a float where a count belongs was cast (undefined behaviour)
+        {[](nlohmann::json& j) { j["errors"][0]["count"] = 1.01111e+118; }, "errors.count is not a whole number"},
+        {[](nlohmann::json& j) { j["run"]["threads"] = -3; }, "run.threads is not a whole number"},
+        {[](nlohmann::json& j) { j["run"]["shards"] = {0.5}; }, "run.shards is not a whole number"},
+        {[](nlohmann::json& j) { j["run"]["shards"] = nlohmann::json::array(); }, "run.shards is empty"},
+        {[](nlohmann::json& j) { j["errors"][0]["code"] = 5500; }, "errors.code is too large"},
+        {[](nlohmann::json& j) { j["thresholds"][0]["observed"] = "fast"; }, "thresholds.observed is not a number"},
+        {[](nlohmann::json& j) { j["run"]["aborted"] = 1; }, "run.aborted is not true or false"},
     };
     for (const auto& c : cases) {
         auto j = good;
