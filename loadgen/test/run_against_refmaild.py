@@ -170,6 +170,35 @@ class mailload_against_refmaild(unittest.TestCase):
         self.assertEqual({(e["workload"], e["action"], e["class"]) for e in errors}, {("relay-in", "smtp.tls_handshake", "tls")})
         self.assertIn("certificate verify failed", errors[0]["example"])
 
+    def test_every_action_and_mechanism(self):
+        out = self.tmp / "actions"
+        s = self.server
+        before = stored_count(s)
+        r = self.mailload("run", HERE / "fixtures" / "refmaild-actions.yaml", "--out", out, "--quiet",
+                          "--set", f"targets.submission.port={s.port('submission')}",
+                          "--set", f"targets.smtps.port={s.port('smtps')}",
+                          "--set", "users.senders={file: %s}" % (s.dir / "credentials"))
+        self.assertEqual(r.returncode, 0)
+        res = self.load(out)
+        self.assertEqual(res["errors"], [])
+        counters = {w["name"]: w["counters"] for w in res["workloads"]}
+        self.assertEqual(counters["steps"]["messages"], 2 * 3 * 2)
+        self.assertEqual(counters["cram"]["messages"], 10 * 3)
+        counts = {(l["workload"], l["metric"]): l["histogram"]["total"] for l in res["latency"]}
+        self.assertEqual(counts[("steps", "smtp.auth")], 6)
+        self.assertEqual(counts[("steps", "smtp.rset")], 6)
+        self.assertEqual(counts[("steps", "smtp.noop")], 6)
+        self.assertEqual(counts[("steps", "smtp.bdat")], 6)
+        self.assertEqual(counts[("cram", "smtp.auth")], 10)
+        self.assertEqual(counts[("cram", "smtp.tls_handshake")], 10)
+        self.assertEqual(counts[("cram", "smtp.data")], 20)
+        self.assertEqual(counts[("cram", "smtp.bdat")], 10)
+        self.assertEqual(stored_count(s) - before, sum(c["recipients"] for c in counters.values()))
+        # the .eml file's content arrived (dot-unstuffed by the server): BDAT sends it raw
+        found = [m for u in harness.USERS for m in s.delivered(u).values() if b"fixture one" in m or b"fixture two" in m]
+        self.assertEqual(len(found), 6)
+        self.assertTrue(any(b"\r\n.leading dot line\r\n" in m for m in found))
+
     def test_failing_threshold_exit_status(self):
         out = self.tmp / "strict"
         r = self.mailload("run", SCENARIOS / "smoke.yaml", "--out", out, "--quiet", "--duration", "1s", *self.overrides(),
@@ -180,6 +209,54 @@ class mailload_against_refmaild(unittest.TestCase):
         suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
         self.assertEqual(suite.get("failures"), "1")
         self.assertIn("FAIL  smtp.message p50 < 1us", r.stdout)
+
+
+class mailload_mutual_tls(unittest.TestCase):
+    """refmaild with tls.client_cert: required; mailload presents a CA-issued client certificate."""
+
+    @classmethod
+    def setUpClass(cls):
+        import re
+        server = harness.refmaild_server()
+        d = server.dir
+        harness.run_refmaild("cert", "ca", "--cn", "Load Client CA", "--out", d / "ca")
+        harness.run_refmaild("cert", "issue", "--ca-dir", d / "ca", "--cn", "client.load.test", "--client",
+                             "--out", d / "client", "--name", "client")
+        text = re.sub(r"(  key_file: tls/key.pem\n)", rf"\1  ca_file: {d / 'ca' / 'ca.pem'}\n  client_cert: required\n",
+                      server.config.read_text(), count=1)
+        server.config.write_text(text)
+        cls.server = server.start()
+        cls.tmp = pathlib.Path(tempfile.mkdtemp(prefix="mailload-mtls-"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def run_smoke(self, out, *extra):
+        s = self.server
+        r = subprocess.run([MAILLOAD, "run", str(SCENARIOS / "smoke.yaml"), "--out", str(out), "--quiet", "--duration", "1s",
+                            "--set", f"targets.smtp.port={s.port('smtp')}", "--set", f"targets.submission.port={s.port('submission')}",
+                            "--set", "users.senders={file: %s}" % (s.dir / "credentials"), *extra],
+                           capture_output=True, text=True, timeout=120)
+        print(r.stdout, end="")
+        print(r.stderr, end="", file=sys.stderr)
+        return r, json.loads((out / "results.json").read_text())
+
+    def test_client_certificate(self):
+        d = self.server.dir / "client"
+        certs = []
+        for t in ("smtp", "submission"):
+            certs += ["--set", f"targets.{t}.client_cert={d / 'client.pem'}", "--set", f"targets.{t}.client_key={d / 'client-key.pem'}"]
+        r, res = self.run_smoke(self.tmp / "with", *certs)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(res["errors"], [])
+        self.assertGreater(sum(w["counters"]["messages"] for w in res["workloads"]), 0)
+        r, res = self.run_smoke(self.tmp / "without")
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(res["errors"])
+        self.assertEqual({e["class"] for e in res["errors"]}, {"tls"})
+        self.assertEqual(sum(w["counters"]["messages"] for w in res["workloads"]), 0)
 
 
 if __name__ == "__main__":

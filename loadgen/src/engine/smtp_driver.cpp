@@ -90,6 +90,8 @@ private:
         if (conn_ && conn_->timed_out()) return fail(error_class::timeout, 0, "timed out");
         if (ec == asio::error::connection_refused) return fail(error_class::refused, 0, ec.message());
         if (handshake) return fail(error_class::tls, 0, "TLS handshake: " + ec.message());
+        // An alert after the handshake (TLS 1.3 servers refuse a client certificate this way).
+        if (ec.category() == asio::error::get_ssl_category()) return fail(error_class::tls, 0, "TLS: " + ec.message());
         if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
             return fail(error_class::network, 0, "connection closed by the server");
         return fail(error_class::network, 0, ec.message());
