@@ -55,6 +55,8 @@ def main():
     ap.add_argument("--metric", default="smtp.message")
     ap.add_argument("--rate-tolerance", type=float, default=0.05)
     ap.add_argument("--p50-tolerance", type=float, default=0.10)
+    ap.add_argument("--threads", default="1", help="mailload worker threads (1: the load is light, and a second "
+                    "worker would compete with refmaild for the cores)")
     ap.add_argument("--json")
     args = ap.parse_args()
     harness.REFMAILD = args.refmaild
@@ -68,7 +70,8 @@ def main():
                 for name in ("smtp", "submission", "smtps"):
                     sets += ["--set", f"targets.{name}.port={server.port(name)}"]
                 sets += ["--set", "users.senders={file: %s}" % (server.dir / "credentials")]
-                cmd = [args.mailload, "run", args.scenario, "--quiet", "--duration", args.duration, "--out", str(out), *sets]
+                cmd = [args.mailload, "run", args.scenario, "--quiet", "--duration", args.duration, "--threads", args.threads,
+                       "--out", str(out), *sets]
                 r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
                 if r.returncode not in (0, 1):
                     sys.exit(f"run {i}: mailload exited {r.returncode}\n{r.stderr}")
