@@ -312,12 +312,13 @@ asio::awaitable<void> run_iteration(session_driver& d, iteration& it, bool open)
 asio::awaitable<void> run_vu(worker& w, workload_runtime& wl, std::uint32_t vu) {
     task_guard guard(w);
     sleeper nap(w);
-    auto driver = make_driver(w, wl);
+    std::unique_ptr<session_driver> driver;  // made when the VU first runs: ramps stay cheap
     const auto& e = wl.spec->exec;
     const auto seed = w.shared.sc->seed;
     std::uint64_t done = 0;
     for (const auto& span : vu_intervals(e, vu)) {
         if (!co_await nap.until(wl.start + span.start)) break;
+        if (!driver) driver = make_driver(w, wl);
         const bool last = span.end == e.duration();
         const auto stop_at = wl.start + span.end;
         const auto hard = std::min(stop_at + (last ? e.graceful_stop : e.graceful_ramp_down), wl.hard_end);
