@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -60,14 +61,23 @@ public:
         std::lock_guard lock(m_);
         return sizes_;
     }
+    std::vector<std::string> peers() const {
+        std::lock_guard lock(m_);
+        return peers_;
+    }
 
 private:
     void accept_loop() {
         int n = 0;
         for (;;) {
-            const int c = ::accept(fd_, nullptr, nullptr);
+            sockaddr_in peer{};
+            socklen_t len = sizeof peer;
+            const int c = ::accept(fd_, reinterpret_cast<sockaddr*>(&peer), &len);
             if (c < 0) return;
+            char text[INET_ADDRSTRLEN] = {};
+            ::inet_ntop(AF_INET, &peer.sin_addr, text, sizeof text);
             std::lock_guard lock(m_);
+            peers_.push_back(text);
             if (stop_) {
                 ::close(c);
                 return;
@@ -158,6 +168,7 @@ private:
     std::vector<std::thread> threads_;
     std::vector<int> open_;
     std::vector<std::uint64_t> sizes_;
+    std::vector<std::string> peers_;
     std::atomic<std::uint64_t> messages_{0};
 };
 
@@ -394,4 +405,15 @@ TEST(engine, start_fails_cleanly) {
     std::string error;
     EXPECT_FALSE(run(s, {}, r, error));
     EXPECT_NE(error.find("cannot resolve no-such-host.invalid"), std::string::npos) << error;
+}
+
+TEST(engine, connects_from_the_source_addresses_in_turn) {
+    scripted_server srv;
+    auto r = run_ok(load(open_scenario(srv.port(), "[connect, ehlo, quit]",
+                                       ", source_addresses: [127.0.0.2, 127.0.0.3, 127.0.0.4]")),
+                    1);
+    EXPECT_TRUE(r.errors.empty());
+    std::map<std::string, int> by_source;
+    for (const auto& p : srv.peers()) ++by_source[p];
+    EXPECT_EQ(by_source, (std::map<std::string, int>{{"127.0.0.2", 7}, {"127.0.0.3", 7}, {"127.0.0.4", 6}}));
 }
