@@ -782,6 +782,11 @@ awaitable<void> server::impl::accept_loop(tcp::acceptor& acceptor, listener_kind
             log(config::log_level::warn, std::string("event=accept_error listener=") + kind_name(kind) + " error=" + ec.message());
             continue;
         }
+        // Each reply is one write already. Without NODELAY, a reply sent while earlier data is
+        // unacknowledged (TLS 1.3 session tickets right after the handshake) waits for the
+        // client's delayed ACK: 40 ms or more before the greeting on smtps and the EHLO reply
+        // after STARTTLS.
+        socket.set_option(tcp::no_delay(true), ec);
         auto ex = socket.get_executor();
         asio::co_spawn(ex, run_session(std::move(socket), kind), [](std::exception_ptr e) {
             if (!e) return;
