@@ -128,6 +128,12 @@ const header_field* header_parser::find(std::string_view name) const noexcept {
     return nullptr;
 }
 
+std::size_t header_parser::count(std::string_view name) const noexcept {
+    std::size_t n = 0;
+    for (const auto& f : fields_) n += mailharness::detail::iequals(f.name, name) ? 1 : 0;
+    return n;
+}
+
 std::error_code parse_header(std::string_view message, std::vector<header_field>& fields, std::size_t* header_size,
                              header_limits limits) {
     header_parser p(limits);

@@ -5,6 +5,7 @@
 #include "mailharness/refmaild/passwd_file.hpp"
 #include "mailharness/refmaild/rules.hpp"
 #include "mailharness/mail/header.hpp"
+#include "mailharness/refmaild/queue/dns.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -651,6 +652,7 @@ const schema_node& schema() {
             leaf("max_commands_per_session", [](R r, N n, S s) { r.integer(n, s.smtp.max_commands_per_session); }),
             leaf("session_timeout", [](R r, N n, S s) { r.duration(n, s.smtp.session_timeout); }),
             leaf("max_header_size", [](R r, N n, S s) { r.size(n, s.smtp.max_header_size); }),
+            leaf("max_hops", [](R r, N n, S s) { r.integer(n, s.smtp.max_hops); }),
             leaf("vrfy_reply", [](R r, N n, S s) { r.choice(n, s.smtp.vrfy_reply, {{"252", 252}, {"502", 502}}); }),
         }),
         leaf("local_domains", [](R r, N n, S s) {
@@ -671,6 +673,31 @@ const schema_node& schema() {
             leaf("long_line_ban", [](R r, N n, S s) { r.duration(n, s.policy.long_line_ban); }),
         }),
         leaf("rules", [](R r, N n, S s) { read_rule_list(r, n, "rules", s.rules.rules, 1); }),
+        section("queue", {
+            leaf("spool_dir", [](R r, N n, S s) { r.path(n, s.queue.spool_dir); }),
+            leaf("transport_map", [](R r, N n, S s) { r.path(n, s.queue.transport_map); }),
+            leaf("retry_min", [](R r, N n, S s) { r.duration(n, s.queue.retry_min); }),
+            leaf("retry_max", [](R r, N n, S s) { r.duration(n, s.queue.retry_max); }),
+            leaf("max_lifetime", [](R r, N n, S s) { r.duration(n, s.queue.max_lifetime); }),
+            leaf("concurrency", [](R r, N n, S s) { r.integer(n, s.queue.concurrency); }),
+            leaf("connect_timeout", [](R r, N n, S s) { r.duration(n, s.queue.connect_timeout); }),
+            leaf("greeting_timeout", [](R r, N n, S s) { r.duration(n, s.queue.greeting_timeout); }),
+            leaf("command_timeout", [](R r, N n, S s) { r.duration(n, s.queue.command_timeout); }),
+            leaf("data_init_timeout", [](R r, N n, S s) { r.duration(n, s.queue.data_init_timeout); }),
+            leaf("data_block_timeout", [](R r, N n, S s) { r.duration(n, s.queue.data_block_timeout); }),
+            leaf("data_end_timeout", [](R r, N n, S s) { r.duration(n, s.queue.data_end_timeout); }),
+            leaf("default_tls", [](R r, N n, S s) {
+                r.choice(n, s.queue.default_tls,
+                         {{"none", queue::tls_policy::none},
+                          {"opportunistic", queue::tls_policy::opportunistic},
+                          {"required", queue::tls_policy::required}});
+            }),
+            leaf("tls_verify", [](R r, N n, S s) { r.boolean(n, s.queue.tls_verify); }),
+            leaf("tls_ca_file", [](R r, N n, S s) { r.path(n, s.queue.tls_ca_file); }),
+            leaf("poll_interval", [](R r, N n, S s) { r.duration(n, s.queue.poll_interval); }),
+            leaf("mx_port", [](R r, N n, S s) { r.integer(n, s.queue.mx_port); }),
+            leaf("dns_server", [](R r, N n, S s) { r.text(n, s.queue.dns_server); }),
+        }),
         section("metrics", {
             leaf("enabled", [](R r, N n, S s) { r.boolean(n, s.metrics.enabled); }),
             leaf("address", [](R r, N n, S s) { r.text(n, s.metrics.address); }),
@@ -1003,6 +1030,35 @@ std::vector<config_problem> validate(const refmaild_settings& s, std::string_vie
         }
     }
 
+    // queue
+    const queue_settings& q = s.queue;
+    if (q.retry_min < 1s || q.retry_min > 24h) c.error("queue.retry_min", "must be 1s to 24h");
+    if (q.retry_max < q.retry_min || q.retry_max > 24h) c.error("queue.retry_max", "must be queue.retry_min to 24h");
+    if (q.max_lifetime < 1s || q.max_lifetime > 24h * 30) {
+        c.error("queue.max_lifetime", "must be 1s to 720h (30 days)");
+    } else if (q.max_lifetime < 24h * 4) {
+        c.warning("queue.max_lifetime", "RFC 5321 4.5.4.1 asks to keep trying for at least 4-5 days");
+    }
+    if (q.concurrency < 1 || q.concurrency > 1000) c.error("queue.concurrency", "must be 1 to 1000");
+    if (q.connect_timeout < 1s || q.connect_timeout > 10min) c.error("queue.connect_timeout", "must be 1s to 10m");
+    for (auto [key, value, rfc] : {std::tuple{"queue.greeting_timeout", q.greeting_timeout, std::chrono::milliseconds(5min)},
+                                   std::tuple{"queue.command_timeout", q.command_timeout, std::chrono::milliseconds(5min)},
+                                   std::tuple{"queue.data_init_timeout", q.data_init_timeout, std::chrono::milliseconds(2min)},
+                                   std::tuple{"queue.data_block_timeout", q.data_block_timeout, std::chrono::milliseconds(3min)},
+                                   std::tuple{"queue.data_end_timeout", q.data_end_timeout, std::chrono::milliseconds(10min)}}) {
+        if (value < 1s || value > 1h) {
+            c.error(key, "must be 1s to 1h");
+        } else if (value < rfc) {
+            c.warning(key, "shorter than RFC 5321 4.5.3.2 asks for; fine for tests, unkind to slow servers");
+        }
+    }
+    if (q.poll_interval < 10ms || q.poll_interval > 1min) c.error("queue.poll_interval", "must be 10ms to 1m");
+    if (q.mx_port == 0) c.error("queue.mx_port", "must be 1 to 65535");
+    if (!q.dns_server.empty() && !queue::valid_nameserver(q.dns_server)) {
+        c.error("queue.dns_server", "expected an IPv4 address with an optional port, e.g. \"127.0.0.1:5353\", got " +
+                                        in_quotes(q.dns_server));
+    }
+
     // local domains
     std::set<std::string> domains;
     for (const auto& d : s.local_domains) {
@@ -1106,6 +1162,37 @@ std::vector<config_problem> check_config(const std::filesystem::path& file) {
             c.error(key, in_quotes(dir->string()) + " is not a directory");
         } else if (::access(dir->c_str(), W_OK | X_OK) != 0) {
             c.error(key, in_quotes(dir->string()) + " is not writable");
+        }
+    }
+
+    // Queue: spool directory, transport map, CA file.
+    {
+        auto spool = queue_spool_dir(s);
+        std::error_code ec;
+        auto st = std::filesystem::status(spool, ec);
+        if (st.type() == std::filesystem::file_type::not_found) {
+            // created at start, like the store directories
+        } else if (ec) {
+            c.error("queue.spool_dir", describe(spool, ec));
+        } else if (st.type() != std::filesystem::file_type::directory) {
+            c.error("queue.spool_dir", in_quotes(spool.string()) + " is not a directory");
+        } else if (::access(spool.c_str(), W_OK | X_OK) != 0) {
+            c.error("queue.spool_dir", in_quotes(spool.string()) + " is not writable");
+        }
+    }
+    if (!s.queue.transport_map.empty()) {
+        std::error_code ec;
+        std::vector<queue::transport_problem> map_problems;
+        queue::transport_map::load(s.queue.transport_map, ec, &map_problems);
+        if (ec) c.error("queue.transport_map", describe(s.queue.transport_map, ec));
+        for (const auto& p : map_problems) {
+            problems.push_back({config_problem::severity::error, s.queue.transport_map.string(), static_cast<int>(p.line),
+                                "queue.transport_map", p.message});
+        }
+    }
+    if (!s.queue.tls_ca_file.empty()) {
+        if (auto info = cert::check(s.queue.tls_ca_file); !info) {
+            c.error("queue.tls_ca_file", describe(s.queue.tls_ca_file, info.error()));
         }
     }
 

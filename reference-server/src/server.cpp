@@ -32,6 +32,8 @@
 #include "mailharness/refmaild/cert_tool.hpp"
 #include "mailharness/refmaild/maildir_store.hpp"
 #include "mailharness/refmaild/passwd_file.hpp"
+#include "mailharness/refmaild/queue/runner.hpp"
+#include "mailharness/refmaild/queue/spool.hpp"
 #include "mailharness/smtp/data.hpp"
 #include "mailharness/smtp/error.hpp"
 #include "mailharness/smtp/server_session.hpp"
@@ -116,7 +118,7 @@ struct metric_counters {
     std::atomic<std::uint64_t> messages_accepted{0};
     std::atomic<std::uint64_t> rejected_too_big{0}, rejected_bare_newline{0}, rejected_delivery_failed{0};
     std::atomic<std::uint64_t> rcpt_unknown_user{0}, rcpt_relay_denied{0}, rcpt_relay_trick{0}, rcpt_refused{0};
-    std::atomic<std::uint64_t> rejected_header{0}, rejected_no_from{0}, rejected_by_rule{0}, discarded_by_rule{0};
+    std::atomic<std::uint64_t> rejected_header{0}, rejected_loop{0}, rejected_no_from{0}, rejected_by_rule{0}, discarded_by_rule{0};
     std::atomic<std::uint64_t> session_limit_closes{0};
     std::atomic<std::uint64_t> bytes_received{0};
     std::atomic<std::uint64_t> auth_success{0}, auth_failure{0};
@@ -246,6 +248,59 @@ struct server::impl {
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::map<std::string, std::uint16_t> ports;
     std::atomic<bool> stopped{false};
+
+    // Outbound relay queue; null when there is no spool directory (no data_dir): no relaying.
+    // The runner is destroyed before the io_context (see ~server).
+    std::unique_ptr<queue::spool> spool;
+    std::unique_ptr<queue::runner> runner;
+
+    void start_queue() {
+        const auto& q = settings.queue;
+        if (q.spool_dir.empty() && settings.store.data_dir.empty()) return;
+        auto dir = config::queue_spool_dir(settings);
+        spool = std::make_unique<queue::spool>(queue::spool_settings{.dir = dir, .max_batch = settings.store.max_batch});
+        if (auto ec = spool->prepare()) throw std::runtime_error("queue.spool_dir " + dir.string() + ": " + ec.message());
+        queue::runner_settings rs{
+            .hostname = settings.server.hostname,
+            .retry = {.min = q.retry_min, .max = q.retry_max, .max_lifetime = q.max_lifetime},
+            .concurrency = q.concurrency,
+            .connect_timeout = q.connect_timeout,
+            .greeting_timeout = q.greeting_timeout,
+            .command_timeout = q.command_timeout,
+            .data_init_timeout = q.data_init_timeout,
+            .data_block_timeout = q.data_block_timeout,
+            .data_end_timeout = q.data_end_timeout,
+            .default_tls = q.default_tls,
+            .tls_verify = q.tls_verify,
+            .tls_ca_file = q.tls_ca_file,
+            .transport_map = q.transport_map,
+            .poll_interval = q.poll_interval,
+            .max_message_size = settings.smtp.max_message_size + (1u << 20),
+            .mx_port = q.mx_port,
+            .dns_server = q.dns_server,
+        };
+        queue::runner_hooks hooks;
+        hooks.is_local_domain = [this](std::string_view d) {
+            auto domains = user_snapshot().second;
+            return domains && domains->count(std::string(d)) > 0;
+        };
+        // Bounces to local senders go straight into the store.
+        hooks.deliver_local = [this](const std::string& address, std::string message,
+                                     std::function<void(std::error_code)> done) {
+            auto db = user_snapshot().first;
+            const users::user_entry* e = db ? db->lookup(address) : nullptr;
+            if (!e) return false;
+            store->deliver_async({{e->user, e->domain}, {}, std::make_shared<const std::string>(std::move(message))},
+                                 [done = std::move(done)](std::error_code ec, std::string) { done(ec); });
+            return true;
+        };
+        hooks.log = [](queue::runner_log_level level, const std::string& line) {
+            static constexpr config::log_level map[] = {config::log_level::debug, config::log_level::info,
+                                                        config::log_level::warn, config::log_level::error};
+            log(map[static_cast<int>(level)], line);
+        };
+        runner = std::make_unique<queue::runner>(*ioc, std::move(rs), *spool, std::move(hooks));
+    }
 
     explicit impl(config::refmaild_settings s)
         : settings(std::move(s)),
@@ -499,7 +554,9 @@ public:
             srv_.metrics.rcpt_relay_trick++;
             return smtp::rcpt_verdict::relay_denied;
         }
-        if ((null_sender_ && srv_.settings.policy.null_sender != config::null_sender_policy::accept) || !may_relay(user)) {
+        // Relaying needs the outbound queue (there is none without a spool directory).
+        if (!srv_.spool || (null_sender_ && srv_.settings.policy.null_sender != config::null_sender_policy::accept) ||
+            !may_relay(user)) {
             srv_.metrics.rcpt_relay_denied++;
             return smtp::rcpt_verdict::relay_denied;
         }
@@ -520,6 +577,14 @@ public:
         if (ec) {
             srv_.metrics.rejected_header++;
             return {552, smtp::es(5, 3, 4), "Error: " + ec.message()};
+        }
+        if (cfg.smtp.max_hops) {
+            // RFC 5321 6.3: a message that has passed through too many relays is in a loop.
+            auto hops = header.count("Received");
+            if (hops >= cfg.smtp.max_hops) {
+                srv_.metrics.rejected_loop++;
+                return {554, smtp::es(5, 4, 6), "Error: too many hops (" + std::to_string(hops) + " Received: fields); mail loop?"};
+            }
         }
         if (relayed_ && cfg.policy.relay_requires_from && !header.find("From") && !header.find("Reply-To")) {
             srv_.metrics.rejected_no_from++;
@@ -666,12 +731,15 @@ private:
     bool timed_out_ = false;
 };
 
-// Delivers one message to every recipient through the store; completes when all are durable
-// (or one failed), on the session's executor.
+// Delivers one message to its local recipients through the store and, when `relay` is set, to
+// the outbound spool; completes when all are durable (or one failed), on the session's executor.
+// Both are taken by reference and consumed: gcc 12 mishandles temporaries with destructors that
+// live across a co_await, so the caller passes named objects.
 template <class Token>
-auto async_deliver_all(store::maildir_store& st, std::vector<store::delivery_request> requests, Token&& token) {
+auto async_deliver_all(store::maildir_store& st, std::vector<store::delivery_request>& requests, queue::spool* sp,
+                       std::optional<queue::queued_message>& relay, Token&& token) {
     return asio::async_initiate<Token, void(std::error_code)>(
-        [&st](auto handler, std::vector<store::delivery_request> reqs) {
+        [&st, sp](auto handler, std::vector<store::delivery_request> reqs, std::optional<queue::queued_message> q) {
             using handler_t = decltype(handler);
             using work_t = asio::executor_work_guard<asio::associated_executor_t<handler_t, asio::any_io_executor>>;
             struct state {
@@ -682,25 +750,26 @@ auto async_deliver_all(store::maildir_store& st, std::vector<store::delivery_req
                 std::optional<work_t> work;
             };
             auto s = std::make_shared<state>();
-            s->left = reqs.size();
+            s->left = reqs.size() + (q ? 1 : 0) + 1;  // +1: released below, after every start
             s->work.emplace(asio::make_work_guard(asio::get_associated_executor(handler)));
             s->h.emplace(std::move(handler));
-            for (auto& r : reqs) {
-                st.deliver_async(std::move(r), [s](std::error_code ec, std::string) {
-                    std::lock_guard lock(s->m);
-                    if (ec && !s->first) s->first = ec;
-                    if (--s->left == 0) {
-                        auto ex2 = s->work->get_executor();
-                        asio::post(ex2, [s]() mutable {
-                            auto h = std::move(*s->h);
-                            s->work.reset();
-                            std::move(h)(s->first);
-                        });
-                    }
-                });
-            }
+            auto done = [s](std::error_code ec) {
+                std::lock_guard lock(s->m);
+                if (ec && !s->first) s->first = ec;
+                if (--s->left == 0) {
+                    auto ex2 = s->work->get_executor();
+                    asio::post(ex2, [s]() mutable {
+                        auto h = std::move(*s->h);
+                        s->work.reset();
+                        std::move(h)(s->first);
+                    });
+                }
+            };
+            for (auto& r : reqs) st.deliver_async(std::move(r), [done](std::error_code ec, std::string) { done(ec); });
+            if (q) sp->enqueue_async(std::move(*q), done);
+            done({});
         },
-        token, std::move(requests));
+        token, std::move(requests), std::move(relay));
 }
 
 }  // namespace
@@ -713,6 +782,11 @@ awaitable<void> server::impl::accept_loop(tcp::acceptor& acceptor, listener_kind
             log(config::log_level::warn, std::string("event=accept_error listener=") + kind_name(kind) + " error=" + ec.message());
             continue;
         }
+        // Each reply is one write already. Without NODELAY, a reply sent while earlier data is
+        // unacknowledged (TLS 1.3 session tickets right after the handshake) waits for the
+        // client's delayed ACK: 40 ms or more before the greeting on smtps and the EHLO reply
+        // after STARTTLS.
+        socket.set_option(tcp::no_delay(true), ec);
         auto ex = socket.get_executor();
         asio::co_spawn(ex, run_session(std::move(socket), kind), [](std::exception_ptr e) {
             if (!e) return;
@@ -972,22 +1046,38 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
                         std::string header = session.received_header(msg_id, std::chrono::system_clock::now());
                         for (const auto& h : decision.added_headers) header += h + "\r\n";
                         std::vector<store::delivery_request> reqs;
-                        std::size_t remote = 0;
+                        // Recipients in a local domain go to the store, the others (relayed) to one
+                        // queue entry; 250 only once both are durable.
+                        std::optional<queue::queued_message> relay;
                         for (const auto& rcpt : session.current().recipients) {
                             auto at = rcpt.rfind('@');
                             std::string domain = rcpt.substr(at + 1);
-                            if (!hooks.local_domain(domain)) {
-                                ++remote;
+                            if (hooks.local_domain(domain) || !spool) {
+                                reqs.push_back({{rcpt.substr(0, at), domain, decision.folder}, header, body});
                                 continue;
                             }
-                            reqs.push_back({{rcpt.substr(0, at), domain, decision.folder}, header, body});
+                            if (!relay) {
+                                relay.emplace();
+                                auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch()).count();
+                                relay->env.id = spool->new_id();
+                                relay->env.created = now;
+                                relay->env.next_attempt = now;
+                                relay->env.sender = session.current().reverse_path;
+                                relay->env.arrival_from = session.current().helo + " ([" + ip + "])" +
+                                    (session.authenticated_user().empty() ? "" : " auth=" + session.authenticated_user());
+                                relay->header = header;
+                                relay->body = body;
+                            }
+                            relay->env.recipients.push_back({rcpt, queue::rcpt_state::pending, {}});
                         }
-                        std::error_code dec;
-                        if (remote > 0) {
-                            // Relayed recipients need the outbound queue.
-                            dec = std::make_error_code(std::errc::not_supported);
-                        } else {
-                            std::tie(dec) = co_await async_deliver_all(*store, std::move(reqs), use_tuple);
+                        std::optional<queue::envelope> queued;
+                        if (relay) queued = relay->env;
+                        auto [dec] = co_await async_deliver_all(*store, reqs, spool.get(), relay, use_tuple);
+                        if (queued && !dec) {
+                            runner->notify_enqueued(*queued);
+                            log(config::log_level::info, tag + " event=queued id=" + msg_id + " queue_id=" + queued->id +
+                                                             " rcpts=" + std::to_string(queued->recipients.size()));
                         }
                         double secs = std::chrono::duration<double>(clock_type::now() - started).count();
                         if (dec) {
@@ -1054,6 +1144,7 @@ std::string server::impl::metrics_text() const {
       << "refmaild_messages_rejected_total{reason=\"bare_newline\"} " << m.rejected_bare_newline << '\n'
       << "refmaild_messages_rejected_total{reason=\"delivery_failed\"} " << m.rejected_delivery_failed << '\n'
       << "refmaild_messages_rejected_total{reason=\"header\"} " << m.rejected_header << '\n'
+      << "refmaild_messages_rejected_total{reason=\"loop\"} " << m.rejected_loop << '\n'
       << "refmaild_messages_rejected_total{reason=\"relay_without_from\"} " << m.rejected_no_from << '\n'
       << "refmaild_messages_rejected_total{reason=\"rule\"} " << m.rejected_by_rule << '\n';
     counter("refmaild_messages_discarded_total", "Messages accepted and dropped by a processing rule.", m.discarded_by_rule);
@@ -1089,6 +1180,28 @@ std::string server::impl::metrics_text() const {
         o << "# HELP refmaild_tls_certificate_days_left Whole days until the server certificate expires.\n"
              "# TYPE refmaild_tls_certificate_days_left gauge\n"
           << "refmaild_tls_certificate_days_left " << m.cert_days_left << '\n';
+    }
+    if (runner) {
+        auto q = runner->stats();
+        o << "# HELP refmaild_queue_messages Messages in the outbound queue.\n# TYPE refmaild_queue_messages gauge\n"
+          << "refmaild_queue_messages " << q.queued << '\n';
+        o << "# HELP refmaild_queue_deliveries_active Outbound deliveries running now.\n"
+             "# TYPE refmaild_queue_deliveries_active gauge\n"
+          << "refmaild_queue_deliveries_active " << q.in_flight << '\n';
+        counter("refmaild_queue_enqueued_total", "Messages put into the outbound queue (relayed mail and bounces).", q.enqueued);
+        counter("refmaild_queue_delivered_total", "Queued recipients accepted by the next hop.", q.delivered);
+        counter("refmaild_queue_deferred_total", "Queued recipient attempts that failed temporarily (retried later).", q.deferred);
+        counter("refmaild_queue_bounced_total", "Queued recipients that failed permanently or expired.", q.bounced);
+        o << "# HELP refmaild_queue_dsn_total Delivery status notifications, by result.\n"
+             "# TYPE refmaild_queue_dsn_total counter\n"
+          << "refmaild_queue_dsn_total{result=\"sent\"} " << q.dsn_sent << '\n'
+          << "refmaild_queue_dsn_total{result=\"suppressed_null_sender\"} " << q.dsn_suppressed << '\n';
+        o << "# HELP refmaild_queue_connections_total Outbound SMTP connections, by result.\n"
+             "# TYPE refmaild_queue_connections_total counter\n"
+          << "refmaild_queue_connections_total{result=\"ok\"} " << q.connections << '\n'
+          << "refmaild_queue_connections_total{result=\"failed\"} " << q.connection_failures << '\n';
+        auto sp = spool->stats();
+        counter("refmaild_queue_spool_dir_syncs_total", "fsync calls on the spool directory (one per group commit).", sp.dir_syncs);
     }
     if (store) {
         auto st = store->stats();
@@ -1162,6 +1275,7 @@ server::server(config::refmaild_settings settings) : impl_(std::make_unique<impl
         .batch_delay = st.batch_delay,
         .hostname = impl_->settings.server.hostname,
     });
+    impl_->start_queue();
 }
 
 server::~server() {
@@ -1171,11 +1285,14 @@ server::~server() {
     // io_context; destroy them (and the acceptors) while the state they refer to still exists.
     impl_->work.reset();
     impl_->acceptors.clear();
+    impl_->runner.reset();  // its timers belong to the io_context; suspended deliveries keep its state alive
     impl_->ioc.reset();
 }
 
 void server::start() {
     auto& im = *impl_;
+    // Recover the spool before any session can enqueue (the recovery removes unfinished files).
+    if (im.runner) im.runner->start();
     auto bind = [&](const std::string& name, const config::listener_settings& l) -> tcp::acceptor& {
         auto addr = asio::ip::make_address(l.address);
         tcp::endpoint ep(addr, l.port);
@@ -1246,6 +1363,7 @@ bool server::reload() {
 void server::stop() {
     auto& im = *impl_;
     if (im.stopped.exchange(true)) return;
+    if (im.runner) im.runner->stop();
     asio::post(*im.ioc, [&im] {
         for (auto& a : im.acceptors) {
             boost::system::error_code ignored;
@@ -1262,6 +1380,7 @@ void server::wait() {
     }
     impl_->threads.clear();
     if (impl_->store) impl_->store->stop();
+    if (impl_->spool) impl_->spool->stop();
 }
 
 std::string server::metrics_text() const { return impl_->metrics_text(); }

@@ -115,6 +115,8 @@ TEST(mail_header, find_is_case_insensitive_and_unfold_joins_lines) {
     p.put("reply-TO: <x@y.test>\r\nSubject: a\r\n  b \r\n\r\n", ec);
     ASSERT_NE(p.find("Reply-To"), nullptr);
     EXPECT_EQ(p.find("From"), nullptr);
+    EXPECT_EQ(p.count("SUBJECT"), 1u);
+    EXPECT_EQ(p.count("Received"), 0u);
     EXPECT_EQ(unfold(p.find("subject")->value), "a  b");
     EXPECT_EQ(unfold(" x\n y"), "x y");
     EXPECT_TRUE(is_field_name("X-Spam"));

@@ -369,6 +369,20 @@ class relay_needs_from_test(server_case):
         self.assertEqual(len(self.server.find_delivered(BOB, marker.encode())), 1)
 
 
+class loop_test(server_case):
+    def test_mail_loop_is_refused(self):
+        # Our own Received: is the 50th hop: a message that arrives with 49 is accepted, 50 are not.
+        s = self.smtp()
+        hops = lambda n: "".join(f"Received: from hop{i}.test by hop{i + 1}.test; Mon, 30 Nov 2026 08:00:00 +0000\r\n" for i in range(n))
+        with self.assertRaises(smtplib.SMTPDataError) as e:
+            s.sendmail(f"x@{REMOTE}", [BOB], hops(50) + "Subject: loop\r\n\r\nx\r\n")
+        self.assertEqual(e.exception.smtp_code, 554)
+        self.assertTrue(e.exception.smtp_error.startswith(b"5.4.6"))
+        marker = unique("hops")
+        s.sendmail(f"x@{REMOTE}", [BOB], hops(49) + f"Subject: {marker}\r\n\r\nx\r\n")
+        self.assertEqual(len(self.server.find_delivered(BOB, marker.encode())), 1)
+
+
 class session_time_limit_test(server_case):
     CONFIG = "smtp:\n  command_timeout: 1s\n  data_timeout: 1s\n  session_timeout: 2s\n"
 

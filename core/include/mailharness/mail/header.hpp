@@ -60,6 +60,8 @@ public:
     std::size_t body_offset() const noexcept { return header_size_; }
     /// First field named `name` (case-insensitive), nullptr when there is none.
     const header_field* find(std::string_view name) const noexcept;
+    /// Number of fields named `name` (case-insensitive), e.g. Received: for a hop count.
+    std::size_t count(std::string_view name) const noexcept;
 
     /// Prepares for another message.
     void reset();

@@ -1,8 +1,9 @@
 // Loading and checking refmaild's YAML configuration (yaml-cpp).
 //
 // The file is a map of sections named like the members of refmaild_settings (server, listeners,
-// tls, auth, store, smtp, local_domains, metrics, log); reference-server/README.md lists every
-// key with its default. Omitted keys keep their defaults. Unknown and duplicate keys are errors.
+// tls, auth, store, smtp, local_domains, policy, queue, metrics, log); reference-server/README.md
+// lists every key with its default. Omitted keys keep their defaults. Unknown and duplicate keys
+// are errors.
 //
 // Value syntax:
 //   - booleans: true / false (not yes/no/on/off);

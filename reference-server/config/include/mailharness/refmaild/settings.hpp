@@ -6,6 +6,7 @@
 #pragma once
 
 #include "mailharness/refmaild/maildir_store.hpp"
+#include "mailharness/refmaild/queue/transport_map.hpp"
 #include "mailharness/refmaild/rules.hpp"
 
 #include <chrono>
@@ -151,6 +152,9 @@ struct smtp_settings {
     /// Largest message header (everything before the first empty line), in octets; a larger one
     /// is refused with 552 5.3.4 after DATA (0: no limit).
     std::uint64_t max_header_size = 256u << 10;
+    /// Most Received: header fields a message may carry; more means a mail loop, refused with
+    /// 554 5.4.6 after DATA (RFC 5321 6.3; 0: no limit).
+    unsigned max_hops = 50;
     /// Reply to VRFY and EXPN: 252 (RFC 5321 3.5.3 "cannot verify"; EXPN still gets 502) or 502
     /// (both disabled). Never a user list.
     int vrfy_reply = 252;
@@ -201,6 +205,50 @@ struct metrics_settings {
     std::uint16_t port = 9465;
 };
 
+/// The outbound relay queue (reference-server/queue/): relayed mail is spooled durably and
+/// delivered over SMTP to the next hop, retried with exponential backoff, bounced with a DSN.
+struct queue_settings {
+    /// Spool directory (one .msg and one .env file per message). Empty: <store.data_dir>/queue.
+    std::filesystem::path spool_dir;
+    /// Transport map ("domain host:port [tls=...]" lines); empty: MX records only. Re-read when
+    /// the file changes.
+    std::filesystem::path transport_map;
+    /// Delay before the second attempt; doubled for each further attempt up to retry_max.
+    std::chrono::milliseconds retry_min{std::chrono::minutes(5)};
+    /// Longest delay between two attempts.
+    std::chrono::milliseconds retry_max{std::chrono::hours(1)};
+    /// Undelivered recipients bounce (DSN) once a message has been queued this long
+    /// (RFC 5321 4.5.4.1: give up after at least 4-5 days).
+    std::chrono::milliseconds max_lifetime{std::chrono::hours(24 * 5)};
+    /// Messages delivered at the same time.
+    unsigned concurrency = 20;
+    /// TCP connect to a next hop, per address.
+    std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};
+    /// Initial 220 greeting and STARTTLS handshake (RFC 5321 4.5.3.2.1: 5 minutes).
+    std::chrono::milliseconds greeting_timeout{std::chrono::minutes(5)};
+    /// Replies to EHLO, MAIL and RCPT (RFC 5321 4.5.3.2.2-3: 5 minutes).
+    std::chrono::milliseconds command_timeout{std::chrono::minutes(5)};
+    /// Reply to DATA (RFC 5321 4.5.3.2.4: 2 minutes).
+    std::chrono::milliseconds data_init_timeout{std::chrono::minutes(2)};
+    /// Each write of message data (RFC 5321 4.5.3.2.5: 3 minutes).
+    std::chrono::milliseconds data_block_timeout{std::chrono::minutes(3)};
+    /// Reply to the final dot (RFC 5321 4.5.3.2.6: 10 minutes).
+    std::chrono::milliseconds data_end_timeout{std::chrono::minutes(10)};
+    /// STARTTLS for MX hops and transport map entries that do not say.
+    queue::tls_policy default_tls = queue::tls_policy::opportunistic;
+    /// Verify the next hop's certificate (chain and name) when TLS is required.
+    bool tls_verify = true;
+    /// PEM CA certificates for that verification; empty: the system's default store.
+    std::filesystem::path tls_ca_file;
+    /// How often the runner looks for due messages, `refmaild queue flush` requests and a
+    /// changed transport map.
+    std::chrono::milliseconds poll_interval{std::chrono::seconds(1)};
+    /// TCP port of MX hosts.
+    std::uint16_t mx_port = 25;
+    /// DNS server for MX lookups, "IPv4[:port]"; empty: the system resolver's (/etc/resolv.conf).
+    std::string dns_server;
+};
+
 enum class log_level { trace, debug, info, warn, error };
 
 struct log_settings {
@@ -221,8 +269,14 @@ struct refmaild_settings {
     policy_settings policy;
     /// Processing rules evaluated for every incoming message (see rules.hpp for the YAML form).
     rules::rule_set rules;
+    queue_settings queue;
     metrics_settings metrics;
     log_settings log;
 };
+
+/// The spool directory in effect: queue.spool_dir, or <store.data_dir>/queue when that is empty.
+inline std::filesystem::path queue_spool_dir(const refmaild_settings& s) {
+    return s.queue.spool_dir.empty() ? s.store.data_dir / "queue" : s.queue.spool_dir;
+}
 
 }  // namespace mailharness::refmaild::config

@@ -1,0 +1,120 @@
+#include <cstdio>
+#include <iomanip>
+
+#include "mailharness/load/report.hpp"
+#include "mailharness/load/units.hpp"
+
+namespace mailharness::load {
+
+std::string xml_escape(std::string_view s) {
+    std::string o;
+    o.reserve(s.size());
+    for (char c : s) {
+        switch (c) {
+            case '&': o += "&amp;"; break;
+            case '<': o += "&lt;"; break;
+            case '>': o += "&gt;"; break;
+            case '"': o += "&quot;"; break;
+            case '\'': o += "&#39;"; break;
+            default:
+                // XML 1.0 has no place for most control characters.
+                if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') o += "?";
+                else o += c;
+        }
+    }
+    return o;
+}
+
+namespace {
+
+std::string fixed(double v, int digits) {
+    char b[48];
+    std::snprintf(b, sizeof b, "%.*f", digits, v);
+    return b;
+}
+
+}  // namespace
+
+void write_summary(std::ostream& out, const results& r) {
+    const double d = r.run.duration_s > 0 ? r.run.duration_s : 1;
+    out << "mailload: " << r.scenario << " (" << fixed(r.run.duration_s, 1) << "s";
+    if (r.run.shard.count > 1) {
+        out << ", shard" << (r.run.shards.size() > 1 ? "s " : " ");
+        for (std::size_t i = 0; i < r.run.shards.size(); ++i) out << (i ? "," : "") << r.run.shards[i];
+        out << " of " << r.run.shard.count;
+    }
+    out << ")\n";
+    if (r.run.aborted) out << "ABORTED: " << r.run.abort_reason << "\n";
+    for (const auto& w : r.workloads) {
+        const auto it = r.counters.find(w.name);
+        const workload_counters c = it == r.counters.end() ? workload_counters{} : it->second;
+        out << "  " << w.name << ": " << w.executor << " -> " << w.target << "\n"
+            << "    iterations " << c.iterations << " (" << fixed(static_cast<double>(c.iterations) / d, 1) << "/s), failed "
+            << c.failed << ", interrupted " << c.interrupted;
+        if (c.dropped) out << ", dropped " << c.dropped;
+        out << "\n    messages " << c.messages << " (" << fixed(static_cast<double>(c.messages) / d, 1) << "/s), recipients "
+            << c.recipients << ", connections " << c.connections << ", sent " << format_size(c.bytes_sent) << ", received "
+            << format_size(c.bytes_received) << "\n";
+    }
+    out << "  latency (all workloads)      count      p50      p90      p99    p99.9      max\n";
+    for (const auto& m : r.metric_names()) {
+        const auto h = r.aggregate(m);
+        char line[160];
+        std::snprintf(line, sizeof line, "    %-22s %10llu %8s %8s %8s %8s %8s\n", m.c_str(),
+                      static_cast<unsigned long long>(h.count()), format_micros(h.value_at_percentile(50)).c_str(),
+                      format_micros(h.value_at_percentile(90)).c_str(), format_micros(h.value_at_percentile(99)).c_str(),
+                      format_micros(h.value_at_percentile(99.9)).c_str(), format_micros(h.max()).c_str());
+        out << line;
+    }
+    if (!r.errors.empty()) {
+        out << "  errors: " << r.error_count() << "\n";
+        for (const auto& e : r.errors) {
+            out << "    " << e.count << "  " << e.workload << " " << e.action << " " << to_string(e.cls);
+            if (e.code) out << " " << e.code;
+            out << ": " << e.example << "\n";
+        }
+    } else {
+        out << "  errors: 0\n";
+    }
+    if (!r.thresholds.empty()) {
+        out << "  thresholds:\n";
+        for (const auto& t : r.thresholds) {
+            out << "    " << (t.passed ? "pass" : "FAIL") << "  " << t.def.expression;
+            if (!t.def.workload.empty() && t.def.expression.find('{') == std::string::npos) out << "  [" << t.def.workload << "]";
+            out << "  (observed " << (t.no_data ? std::string("no data") : format_threshold_value(t.def, t.observed)) << ")\n";
+        }
+    }
+}
+
+void write_junit(std::ostream& out, const results& r) {
+    std::size_t failures = 0;
+    for (const auto& t : r.thresholds) failures += t.passed ? 0 : 1;
+    const std::size_t tests = r.thresholds.size() + (r.run.aborted ? 1 : 0);
+    if (r.run.aborted) ++failures;
+    out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    out << "<testsuites name=\"mailload\" tests=\"" << tests << "\" failures=\"" << failures << "\" time=\""
+        << fixed(r.run.duration_s, 3) << "\">\n";
+    out << "  <testsuite name=\"mailload " << xml_escape(r.scenario) << "\" tests=\"" << tests << "\" failures=\"" << failures
+        << "\" errors=\"0\" skipped=\"0\" time=\"" << fixed(r.run.duration_s, 3) << "\" timestamp=\""
+        << xml_escape(r.run.started_at) << "\">\n";
+    if (r.run.aborted) {
+        out << "    <testcase classname=\"mailload." << xml_escape(r.scenario) << "\" name=\"run\">\n"
+            << "      <failure message=\"" << xml_escape(r.run.abort_reason) << "\" type=\"aborted\"/>\n"
+            << "    </testcase>\n";
+    }
+    for (const auto& t : r.thresholds) {
+        std::string name = t.def.expression;
+        if (!t.def.workload.empty() && name.find('{') == std::string::npos) name += " [" + t.def.workload + "]";
+        const std::string observed = t.no_data ? std::string("no data") : format_threshold_value(t.def, t.observed);
+        out << "    <testcase classname=\"mailload." << xml_escape(r.scenario) << ".thresholds\" name=\"" << xml_escape(name)
+            << "\" time=\"0\">\n";
+        if (!t.passed)
+            out << "      <failure message=\"" << xml_escape("observed " + observed) << "\" type=\"threshold\">"
+                << xml_escape(t.def.expression + ": observed " + observed) << "</failure>\n";
+        out << "      <system-out>observed " << xml_escape(observed) << "</system-out>\n";
+        out << "    </testcase>\n";
+    }
+    out << "  </testsuite>\n</testsuites>\n";
+}
+
+}  // namespace mailharness::load
