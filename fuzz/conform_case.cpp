@@ -2,7 +2,8 @@
 // expansion of step payloads and patterns (expand.hpp). A bad case is a case_error and nothing
 // else; a parsed case has its required fields, starts with a connect step and parses again to
 // the same steps; expansion either fails with std::invalid_argument or stays within its bound.
-// The case is named "/nonexistent/fuzz.yaml", so relative send_file fixtures cannot be read.
+// The case is named "/nonexistent/fuzz.yaml", so relative send_file fixtures cannot be read (an
+// absolute path would be; the dictionary holds none).
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
