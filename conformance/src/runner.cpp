@@ -6,11 +6,11 @@
 #include <map>
 #include <memory>
 #include <ostream>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 
 #include "connection.hpp"
+#include "regex.hpp"
 #include "tls_inspect.hpp"
 #include "mailharness/smtp/reply.hpp"
 
@@ -187,15 +187,14 @@ std::string to_crlf(std::string_view in) {
 
 std::string describe(const received& r) { return "\"" + printable(r.text, 200) + "\""; }
 
-bool matches(const std::string& text, const std::string& pattern, bool exact, std::smatch* m = nullptr) {
+bool matches(const std::string& text, const std::string& pattern, bool exact,
+             std::vector<std::optional<std::string>>* groups = nullptr) {
     if (exact) return text == pattern;
     // ${var} expansion can lengthen a pattern past what parse_case checked.
     if (pattern.size() > max_regex_size) {
         throw std::invalid_argument("regex longer than " + std::to_string(max_regex_size) + " characters after expansion");
     }
-    const std::regex re(pattern, std::regex::ECMAScript | std::regex::multiline);
-    std::smatch local;
-    return std::regex_search(text, m ? *m : local, re);
+    return detail::regex_search(text, pattern, groups);
 }
 
 class case_run {
@@ -368,7 +367,7 @@ private:
             throw step_failure{"expected code " + want + ", got " + describe(r), s.skip_unless_match};
         }
         const std::string pattern = expand(s.text, vars_);
-        std::smatch m;
+        std::vector<std::optional<std::string>> m;
         if (!matches(r.text, pattern, s.exact, &m)) {
             throw step_failure{"reply " + describe(r) + (s.exact ? " is not \"" : " does not match /") +
                                    printable(pattern, 200) + (s.exact ? "\"" : "/"),
@@ -382,19 +381,18 @@ private:
         }
         for (const auto& cap : s.captures) {
             if (!cap.regex) {
-                if (cap.group >= static_cast<int>(m.size()) || !m[cap.group].matched) {
+                if (cap.group >= static_cast<int>(m.size()) || !m[static_cast<std::size_t>(cap.group)]) {
                     throw step_failure{"capture " + cap.name + ": the expect regex has no group " + std::to_string(cap.group)};
                 }
-                vars_[cap.name] = m[cap.group].str();
+                vars_[cap.name] = *m[static_cast<std::size_t>(cap.group)];
                 continue;
             }
-            std::smatch cm;
-            const std::regex re(*cap.regex, std::regex::ECMAScript | std::regex::multiline);
-            if (!std::regex_search(r.text, cm, re)) {
+            std::vector<std::optional<std::string>> cm;
+            if (!matches(r.text, *cap.regex, false, &cm)) {
                 throw step_failure{"capture " + cap.name + ": /" + *cap.regex + "/ not found in " + describe(r),
                                    s.skip_unless_match};
             }
-            vars_[cap.name] = cm.size() > 1 ? cm[1].str() : cm[0].str();
+            vars_[cap.name] = cm.size() > 1 && cm[1] ? *cm[1] : cm[0].value_or(std::string());
         }
     }
 

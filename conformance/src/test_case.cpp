@@ -2,12 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "regex.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -112,10 +113,8 @@ struct context {
         if (pattern.size() > max_regex_size) {
             fail(at, "regex longer than " + std::to_string(max_regex_size) + " characters");
         }
-        try {
-            std::regex re(pattern, std::regex::ECMAScript | std::regex::multiline);
-        } catch (const std::regex_error& e) {
-            fail(at, "invalid regex \"" + pattern + "\": " + e.what());
+        if (auto why = detail::regex_error(pattern); !why.empty()) {
+            fail(at, "invalid regex \"" + pattern + "\": " + why);
         }
     }
 };

@@ -23,7 +23,10 @@ class naive_server {
 public:
     /// `line_buffer` > 0: a fixed line buffer of that size; a longer line is handled as several
     /// lines of that size (the fgets-style reading that answers each fragment).
-    explicit naive_server(std::size_t line_buffer = 0) : line_buffer_(line_buffer) {
+    /// `huge_ehlo`: the EHLO reply is 200 lines of 1000 characters (a hostile server's, within
+    /// the reply parser's limits).
+    explicit naive_server(std::size_t line_buffer = 0, bool huge_ehlo = false)
+        : line_buffer_(line_buffer), huge_ehlo_(huge_ehlo) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
@@ -51,14 +54,14 @@ private:
             if (c < 0) return;
             timeval tv{5, 0};
             ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            session(c, line_buffer_);
+            session(c, line_buffer_, huge_ehlo_);
             ::close(c);
         }
     }
     static void say(int c, const std::string& s) { ::send(c, s.data(), s.size(), MSG_NOSIGNAL); }
 
     // Lines end at LF (CR stripped): the lenient parsing that makes smuggling possible.
-    static void session(int c, std::size_t line_buffer) {
+    static void session(int c, std::size_t line_buffer, bool huge_ehlo) {
         say(c, "220 naive.test ESMTP\r\n");
         std::string buf;
         bool data = false;
@@ -84,7 +87,11 @@ private:
                 continue;
             }
             const std::string verb = line.substr(0, 4);
-            if (verb == "EHLO") say(c, "250-naive.test\r\n250 PIPELINING\r\n");
+            if (verb == "EHLO" && huge_ehlo) {
+                std::string r;
+                for (int i = 0; i < 199; ++i) r += "250-X" + std::string(995, 'A' + i % 26) + "\r\n";
+                say(c, r + "250 PIPELINING\r\n");
+            } else if (verb == "EHLO") say(c, "250-naive.test\r\n250 PIPELINING\r\n");
             else if (verb == "DATA") {
                 data = true;
                 say(c, "354 go ahead\r\n");
@@ -96,6 +103,7 @@ private:
     }
 
     std::size_t line_buffer_ = 0;
+    bool huge_ehlo_ = false;
     int fd_ = -1;
     std::uint16_t port_ = 0;
     std::atomic<bool> stop_{false};
@@ -193,4 +201,19 @@ TEST(conform_naive_server, expanded_regex_over_the_limit_fails_the_step) {
     EXPECT_EQ(r.outcome, outcome::failed);
     EXPECT_NE(r.message.find("regex longer than 1024 characters after expansion"), std::string::npos) << r.message;
     EXPECT_EQ(r.line, 9);
+}
+
+TEST(conform_naive_server, a_huge_reply_cannot_crash_the_regex_matching) {
+    // 200 lines of 1000 characters: std::regex's recursive matcher overflowed the stack on the
+    // shipped EHLO case; RE2 matches it in linear time.
+    naive_server srv(0, true);
+    target t;
+    t.tls = tls_mode::none;
+    t.port = srv.port();
+    t.timeout = std::chrono::milliseconds(3000);
+    auto suite = load_suite(MH_CONFORM_SUITE_DIR);
+    auto ehlo = std::find_if(suite.begin(), suite.end(), [](const test_case& c) { return c.id == "smtp-ehlo-capabilities"; });
+    ASSERT_NE(ehlo, suite.end());
+    const auto r = run_case(*ehlo, t, {}, {});
+    EXPECT_EQ(r.outcome, outcome::passed) << r.message;
 }

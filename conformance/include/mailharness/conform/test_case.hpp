@@ -142,8 +142,8 @@ struct test_case {
 };
 
 /// The longest regular expression a case may use (expect, expect_not, absent, capture), checked
-/// when the case is parsed and again after ${var} expansion: libstdc++'s std::regex compiles
-/// recursively, and a pattern of a few ten thousand characters overflows the stack.
+/// when the case is parsed and again after ${var} expansion. Regexes are RE2 syntax (linear-time
+/// matching, no backreferences or lookaround), multi-line (^ and $ at line boundaries).
 inline constexpr std::size_t max_regex_size = 1024;
 
 /// A case file that cannot be used. what() is "file:line: message" (line omitted when unknown).
