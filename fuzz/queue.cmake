@@ -1,5 +1,3 @@
-# The queue envelope parser lives in reference-server/queue/, which the fuzz preset does not build
-# (it needs Asio); its sans-I/O source is compiled here on its own.
-add_library(mh_fuzz_queue_envelope STATIC ${PROJECT_SOURCE_DIR}/reference-server/queue/envelope.cpp)
-target_include_directories(mh_fuzz_queue_envelope PUBLIC ${PROJECT_SOURCE_DIR}/reference-server/queue/include)
-mh_fuzz_target(queue_envelope LIBS mh_fuzz_queue_envelope)
+# The queue library is part of the fuzz build (reference-server/CMakeLists.txt stops before the
+# programs); the target needs only its envelope parser.
+mh_fuzz_target(queue_envelope LIBS mh::refmaild_queue)
