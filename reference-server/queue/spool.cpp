@@ -1,5 +1,7 @@
 #include "mailharness/refmaild/queue/spool.hpp"
 
+#include "mailharness/refmaild/detail/durable_file.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -17,6 +19,13 @@
 
 namespace mailharness::refmaild::queue {
 
+using mailharness::refmaild::detail::last_error;
+using mailharness::refmaild::detail::make_dirs_durable;
+using mailharness::refmaild::detail::rename_noreplace;
+using mailharness::refmaild::detail::unique_fd;
+using mailharness::refmaild::detail::write_all;
+using mailharness::refmaild::detail::fsync_dir;
+
 namespace {
 
 struct spool_category_impl final : std::error_category {
@@ -33,59 +42,6 @@ struct spool_category_impl final : std::error_category {
         return "unknown spool error";
     }
 };
-
-std::error_code last_error() noexcept { return {errno, std::system_category()}; }
-
-class unique_fd {
-public:
-    unique_fd() = default;
-    explicit unique_fd(int fd) noexcept : fd_(fd) {}
-    unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    unique_fd& operator=(unique_fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    ~unique_fd() { reset(); }
-    int get() const noexcept { return fd_; }
-    int release() noexcept { return std::exchange(fd_, -1); }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    void reset() noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    int fd_ = -1;
-};
-
-std::error_code fsync_dir(const std::filesystem::path& dir) {
-    unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return last_error();
-    if (::fsync(fd.get()) != 0) return last_error();
-    return {};
-}
-
-std::error_code write_all(int fd, std::string_view a, std::string_view b = {}) {
-    while (!a.empty() || !b.empty()) {
-        iovec iov[2];
-        int n = 0;
-        if (!a.empty()) iov[n++] = {const_cast<char*>(a.data()), a.size()};
-        if (!b.empty()) iov[n++] = {const_cast<char*>(b.data()), b.size()};
-        ssize_t w = ::writev(fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return last_error();
-        }
-        auto done = static_cast<std::size_t>(w);
-        std::size_t from_a = std::min(done, a.size());
-        a.remove_prefix(from_a);
-        b.remove_prefix(done - from_a);
-    }
-    return {};
-}
 
 // Reads the whole of an open file, at most `max` octets.
 std::error_code read_fd(int fd, std::string& out, std::uint64_t max) {
@@ -106,27 +62,6 @@ std::error_code read_fd(int fd, std::string& out, std::uint64_t max) {
         off += n;
     }
     return {};
-}
-
-int rename_noreplace(int dir, const char* from, const char* to) {
-    if (::renameat2(dir, from, dir, to, RENAME_NOREPLACE) == 0) return 0;
-    if (errno != EINVAL && errno != ENOSYS) return -1;
-    if (::linkat(dir, from, dir, to, 0) != 0) return -1;
-    ::unlinkat(dir, from, 0);
-    return 0;
-}
-
-std::error_code make_dir_durable(const std::filesystem::path& dir) {
-    if (::mkdir(dir.c_str(), 0700) == 0) return fsync_dir(dir.parent_path().empty() ? "." : dir.parent_path());
-    if (errno == EEXIST) {
-        struct stat st {};
-        if (::stat(dir.c_str(), &st) != 0) return last_error();
-        return S_ISDIR(st.st_mode) ? std::error_code{} : std::make_error_code(std::errc::not_a_directory);
-    }
-    if (errno != ENOENT || !dir.has_parent_path() || dir.parent_path() == dir) return last_error();
-    if (auto ec = make_dir_durable(dir.parent_path())) return ec;
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return last_error();
-    return fsync_dir(dir.parent_path());
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -183,8 +118,8 @@ spool::~spool() { stop(); }
 
 std::error_code spool::prepare() {
     if (settings_.dir.empty()) return std::make_error_code(std::errc::invalid_argument);
-    if (auto ec = make_dir_durable(settings_.dir)) return ec;
-    return make_dir_durable(settings_.dir / "corrupt");
+    if (auto ec = make_dirs_durable(settings_.dir)) return ec;
+    return make_dirs_durable(settings_.dir / "corrupt");
 }
 
 std::string spool::new_id() {
@@ -355,13 +290,13 @@ void spool::run() {
             work& w = items[i];
             const std::string& id = o.msg.env.id;
             if (!w.ec && o.kind == op_kind::enqueue) {
-                if (rename_noreplace(dir.get(), w.msg_tmp.c_str(), (id + ".msg").c_str()) != 0) {
+                if (rename_noreplace(dir.get(), w.msg_tmp.c_str(), dir.get(), (id + ".msg").c_str()) != 0) {
                     w.ec = last_error();
                 } else {
                     w.msg_in_place = true;
                     w.msg_tmp.clear();
                     changed = true;
-                    if (rename_noreplace(dir.get(), w.env_tmp.c_str(), (id + ".env").c_str()) != 0) {
+                    if (rename_noreplace(dir.get(), w.env_tmp.c_str(), dir.get(), (id + ".env").c_str()) != 0) {
                         w.ec = last_error();
                     } else {
                         w.env_in_place = true;
@@ -474,7 +409,7 @@ boost::system::result<spool_lock, std::error_code> spool::lock(std::string_view 
 std::error_code spool::quarantine(std::string_view id) {
     if (!valid_queue_id(id)) return spool_errc::invalid_id;
     auto corrupt = settings_.dir / "corrupt";
-    if (auto ec = make_dir_durable(corrupt)) return ec;
+    if (auto ec = make_dirs_durable(corrupt)) return ec;
     bool moved = false;
     for (const char* ext : {".env", ".msg"}) {
         std::string name = std::string(id) + ext;

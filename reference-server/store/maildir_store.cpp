@@ -1,5 +1,7 @@
 #include "mailharness/refmaild/maildir_store.hpp"
 
+#include "mailharness/refmaild/detail/durable_file.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -16,6 +18,13 @@
 
 namespace mailharness::refmaild::store {
 
+using mailharness::refmaild::detail::last_error;
+using mailharness::refmaild::detail::make_dirs_durable;
+using mailharness::refmaild::detail::rename_noreplace;
+using mailharness::refmaild::detail::unique_fd;
+using mailharness::refmaild::detail::write_all;
+using mailharness::refmaild::detail::fsync_dir;
+
 namespace {
 
 struct store_category_impl final : std::error_category {
@@ -28,34 +37,6 @@ struct store_category_impl final : std::error_category {
         }
         return "unknown store error";
     }
-};
-
-std::error_code last_error() noexcept { return {errno, std::system_category()}; }
-
-// Owns a file descriptor.
-class unique_fd {
-public:
-    unique_fd() = default;
-    explicit unique_fd(int fd) noexcept : fd_(fd) {}
-    unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    unique_fd& operator=(unique_fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    ~unique_fd() { reset(); }
-    int get() const noexcept { return fd_; }
-    int release() noexcept { return std::exchange(fd_, -1); }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    void reset() noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    int fd_ = -1;
 };
 
 // A name the store accepts as one path component.
@@ -94,41 +75,6 @@ std::string system_hostname() {
     return buf;
 }
 
-std::error_code fsync_dir(const std::filesystem::path& dir) {
-    unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return last_error();
-    if (::fsync(fd.get()) != 0) return last_error();
-    return {};
-}
-
-std::error_code write_all(int fd, std::string_view a, std::string_view b) {
-    while (!a.empty() || !b.empty()) {
-        iovec iov[2];
-        int n = 0;
-        if (!a.empty()) iov[n++] = {const_cast<char*>(a.data()), a.size()};
-        if (!b.empty()) iov[n++] = {const_cast<char*>(b.data()), b.size()};
-        ssize_t w = ::writev(fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return last_error();
-        }
-        auto done = static_cast<std::size_t>(w);
-        std::size_t from_a = std::min(done, a.size());
-        a.remove_prefix(from_a);
-        b.remove_prefix(done - from_a);
-    }
-    return {};
-}
-
-// Renames without replacing an existing file. RENAME_NOREPLACE is not supported everywhere; the
-// classic Maildir link()+unlink() gives the same guarantee there.
-int rename_noreplace(int from_dir, const char* from, int to_dir, const char* to) {
-    if (::renameat2(from_dir, from, to_dir, to, RENAME_NOREPLACE) == 0) return 0;
-    if (errno != EINVAL && errno != ENOSYS) return -1;
-    if (::linkat(from_dir, from, to_dir, to, 0) != 0) return -1;
-    ::unlinkat(from_dir, from, 0);
-    return 0;
-}
 
 }  // namespace
 
@@ -244,26 +190,6 @@ boost::system::result<std::filesystem::path, std::error_code> maildir_store::mai
 
 namespace {
 
-// Creates `dir` (mode 0700) and any missing parent, syncing the parent of every directory it
-// creates so that the new entry survives a crash. Directories that exist are left alone.
-std::error_code make_dirs_durable(const std::filesystem::path& dir, std::uint64_t& dir_syncs) {
-    if (::mkdir(dir.c_str(), 0700) == 0) {
-        ++dir_syncs;
-        return fsync_dir(dir.parent_path());
-    }
-    if (errno == EEXIST) {
-        struct stat st {};
-        if (::stat(dir.c_str(), &st) != 0) return last_error();
-        if (!S_ISDIR(st.st_mode)) return std::make_error_code(std::errc::not_a_directory);
-        return {};
-    }
-    if (errno != ENOENT || !dir.has_parent_path() || dir.parent_path() == dir) return last_error();
-    if (auto ec = make_dirs_durable(dir.parent_path(), dir_syncs)) return ec;
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return last_error();
-    ++dir_syncs;
-    return fsync_dir(dir.parent_path());
-}
-
 // Opens tmp/ and new/ of a Maildir, creating the Maildir (with cur/) when it is missing.
 std::error_code open_maildir(const std::filesystem::path& maildir, maildir_dirs& out, std::uint64_t& dir_syncs) {
     auto open_dir = [](const std::filesystem::path& p) {
@@ -274,7 +200,7 @@ std::error_code open_maildir(const std::filesystem::path& maildir, maildir_dirs&
     if (out.tmp && out.new_) return {};
     if (errno != ENOENT) return last_error();
     for (const char* sub : {"tmp", "new", "cur"}) {
-        if (auto ec = make_dirs_durable(maildir / sub, dir_syncs)) return ec;
+        if (auto ec = make_dirs_durable(maildir / sub, &dir_syncs)) return ec;
     }
     out.tmp = open_dir(maildir / "tmp");
     if (!out.tmp) return last_error();
