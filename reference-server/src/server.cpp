@@ -1052,7 +1052,8 @@ awaitable<void> server::impl::run_session(tcp::socket socket, listener_kind kind
                         for (const auto& rcpt : session.current().recipients) {
                             auto at = rcpt.rfind('@');
                             std::string domain = rcpt.substr(at + 1);
-                            if (hooks.local_domain(domain) || !spool) {
+                            // Non-local recipients were only accepted when there is a spool.
+                            if (hooks.local_domain(domain)) {
                                 reqs.push_back({{rcpt.substr(0, at), domain, decision.folder}, header, body});
                                 continue;
                             }

@@ -223,6 +223,8 @@ private:
         return msg;
     }
     asio::awaitable<outcome> do_simple(std::string_view verb, metric m, int cls, const char* expected);
+    // Reads the pipelined replies to MAIL and `n` RCPTs sent at `sent`, recording each latency.
+    asio::awaitable<outcome> expect_envelope(std::uint32_t n, time_point sent);
     void append_mail_from(std::uint64_t size) {
         wbuf_ += "MAIL FROM:<";
         wbuf_ += from_;
@@ -528,6 +530,18 @@ asio::awaitable<outcome> smtp_driver::do_simple(std::string_view verb, metric m,
     co_return outcome::ok;
 }
 
+asio::awaitable<outcome> smtp_driver::expect_envelope(std::uint32_t n, time_point sent) {
+    action_ = metric::smtp_mail;
+    if (auto o = co_await expect(2, "250"); o != outcome::ok) co_return o;
+    record(metric::smtp_mail, sent);
+    action_ = metric::smtp_rcpt;
+    for (std::uint32_t k = 0; k < n; ++k) {
+        if (auto o = co_await expect(2, "250"); o != outcome::ok) co_return o;
+        record(metric::smtp_rcpt, sent);
+    }
+    co_return outcome::ok;
+}
+
 asio::awaitable<outcome> smtp_driver::do_send(iteration& it, const smtp_params& p) {
     const message_source* src = message_of(p);
     action_ = metric::smtp_message;
@@ -575,14 +589,7 @@ asio::awaitable<outcome> smtp_driver::send_data_pipelined(iteration& it, const s
     if (auto o = co_await write_buffers(); o != outcome::ok) co_return o;
     for (std::uint64_t i = 0; i < count; ++i) {
         if (w_.aborting) co_return outcome::interrupted;
-        action_ = metric::smtp_mail;
-        if (auto o = co_await expect(2, "250"); o != outcome::ok) co_return o;
-        record(metric::smtp_mail, t_cmds);
-        action_ = metric::smtp_rcpt;
-        for (std::uint32_t k = 0; k < n; ++k) {
-            if (auto o = co_await expect(2, "250"); o != outcome::ok) co_return o;
-            record(metric::smtp_rcpt, t_cmds);
-        }
+        if (auto o = co_await expect_envelope(n, t_cmds); o != outcome::ok) co_return o;
         action_ = metric::smtp_data;
         if (auto o = co_await expect(3, "354"); o != outcome::ok) co_return o;
         // this message's content, ".", and the next transaction's commands
@@ -641,14 +648,7 @@ asio::awaitable<outcome> smtp_driver::send_bdat_pipelined(iteration& it, const s
     const auto t0 = clock_type::now();
     action_ = metric::smtp_message;
     if (auto o = co_await write_buffers(); o != outcome::ok) co_return o;
-    action_ = metric::smtp_mail;
-    if (auto o = co_await expect(2, "250"); o != outcome::ok) co_return o;
-    record(metric::smtp_mail, t0);
-    action_ = metric::smtp_rcpt;
-    for (std::uint32_t i = 0; i < n; ++i) {
-        if (auto o = co_await expect(2, "250"); o != outcome::ok) co_return o;
-        record(metric::smtp_rcpt, t0);
-    }
+    if (auto o = co_await expect_envelope(n, t0); o != outcome::ok) co_return o;
     action_ = metric::smtp_bdat;
     for (std::size_t c = 0; c < cuts_.size(); ++c)
         if (auto o = co_await expect(2, "250"); o != outcome::ok) co_return o;
