@@ -1,0 +1,164 @@
+// One network connection, server or client side: TCP that may become TLS in place, an input
+// buffer, and a deadline on every operation.
+//
+// Deadlines are joined to the operation they guard, as Beast's tcp_stream::expires_after does:
+// every read, write, handshake and shutdown takes an absolute deadline; one timer per connection
+// is (re)armed when that deadline differs from the armed one, and when it fires during an
+// operation it cancels the socket, so the operation completes with errc::timed_out. No detached
+// watchdog coroutine shares the connection's state. A session limit caps every deadline (a
+// client cannot hold a slot past it whatever it does); past it operations fail with
+// errc::session_expired.
+//
+// The connection lives on one strand (the socket's executor) and is not thread-safe: the
+// coroutine that owns it runs every operation, one at a time.
+//
+// Memory: the input buffer starts empty and grows only as far as a read needs (read_more's
+// `max_read`); release_memory() gives back a buffer grown past 16 KiB once it is empty. TLS
+// connections set SSL_MODE_RELEASE_BUFFERS, so OpenSSL frees its record buffers while idle.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "mailharness/net/error.hpp"
+
+namespace mailharness::net {
+
+using clock = std::chrono::steady_clock;
+using time_point = clock::time_point;
+using tcp = boost::asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+/// now() + d, saturating (a zero or negative duration means "no deadline" only where documented).
+inline time_point after(std::chrono::milliseconds d) {
+    if (d.count() <= 0) return time_point::max();
+    return clock::now() + d;
+}
+
+/// What a client does about the server's certificate.
+struct client_tls_options {
+    /// Name sent in SNI and checked against the certificate; an IP literal is checked as an IP
+    /// address (and not sent as SNI, RFC 6066 3). Empty: no SNI, no name check.
+    std::string host;
+    /// Verify the chain against the context's trust store and the name against `host`.
+    bool verify = true;
+};
+
+class connection {
+public:
+    /// Takes an open TCP socket (accepted or connected). Sets TCP_NODELAY: every reply is one
+    /// write already, and without it a reply sent while earlier data is unacknowledged waits for
+    /// the peer's delayed ACK (40 ms and more after a TLS handshake).
+    explicit connection(tcp::socket socket);
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    // ---- deadlines ----
+
+    /// Caps every later deadline at now() + d (the total session time limit); d <= 0: no cap.
+    void set_session_limit(std::chrono::milliseconds d);
+    /// True once the session limit has passed.
+    bool past_session_limit() const noexcept;
+    /// The cap set by set_session_limit() (time_point::max() when none).
+    time_point session_deadline() const noexcept { return session_limit_; }
+
+    // ---- input ----
+
+    /// Bytes received and not yet consumed.
+    std::string_view input() const noexcept { return std::string_view(in_).substr(pos_); }
+    /// Marks `n` bytes of input() as used.
+    void consume(std::size_t n) noexcept;
+    /// Drops all buffered input (before a TLS upgrade: plaintext pipelined after STARTTLS/STLS
+    /// must never be read as if it came over TLS, CVE-2011-0411). Returns how many bytes it dropped.
+    std::size_t discard_input() noexcept;
+    /// Reads at least one more byte (at most `max_read`) and appends it to input(). Fails with
+    /// the socket's error, boost::asio::error::eof, errc::timed_out or errc::session_expired.
+    boost::asio::awaitable<error_code> read_more(time_point deadline, std::size_t max_read = 4096);
+    /// Frees the input buffer when it is empty and has grown past 16 KiB (after a long line, a
+    /// literal or a DATA transfer), so that idle connections stay small.
+    void release_memory();
+
+    // ---- output ----
+
+    /// Writes all of `data`.
+    boost::asio::awaitable<error_code> write(std::string_view data, time_point deadline);
+    /// Writes `a` then `b` in one gather write.
+    boost::asio::awaitable<error_code> write(std::string_view a, std::string_view b, time_point deadline);
+
+    // ---- TLS ----
+
+    /// Server-side handshake on this socket (implicit TLS, or after STARTTLS/STLS: the caller
+    /// has already written the go-ahead reply). Drops buffered plaintext first. `ctx` is kept
+    /// alive for the connection's lifetime (a reload does not disturb running sessions).
+    boost::asio::awaitable<error_code> handshake_server(std::shared_ptr<boost::asio::ssl::context> ctx,
+                                                        time_point deadline);
+    /// Client-side handshake with SNI and, when options.verify, chain and host-name checks.
+    /// Drops buffered plaintext first (RFC 3207 5: nothing received before the handshake counts).
+    boost::asio::awaitable<error_code> handshake_client(std::shared_ptr<boost::asio::ssl::context> ctx,
+                                                        client_tls_options options, time_point deadline);
+    bool tls_active() const noexcept { return tls_ != nullptr && tls_done_; }
+    /// "TLSv1.3" etc.; empty without TLS.
+    std::string tls_version() const;
+    /// The negotiated cipher's OpenSSL name; empty without TLS.
+    std::string tls_cipher() const;
+    /// The OpenSSL handle (nullptr without TLS), for certificate inspection.
+    SSL* ssl_handle() const noexcept;
+
+    // ---- closing ----
+
+    /// Closes gracefully: TLS close_notify (waiting for the peer's until `deadline`, so a peer
+    /// that ignores it costs at most that long), then the TCP connection. Never fails.
+    boost::asio::awaitable<void> shutdown(time_point deadline);
+    /// Closes at once (no close_notify). Safe to call more than once.
+    void close() noexcept;
+
+    // ---- facts ----
+
+    /// The peer's IP address as text ("unknown" when the socket has none).
+    const std::string& remote_ip() const noexcept { return remote_ip_; }
+    std::uint16_t local_port() const noexcept { return local_port_; }
+    /// Octets read from the socket (before TLS decryption: the wire count).
+    std::uint64_t bytes_read() const noexcept { return bytes_read_; }
+    tcp::socket& socket() noexcept { return socket_; }
+    boost::asio::any_io_executor get_executor() { return socket_.get_executor(); }
+
+private:
+    // Arms the timer for `deadline` (capped by the session limit). False when that deadline has
+    // already passed: the operation must not start.
+    bool arm(time_point deadline, error_code& ec);
+    // The result of an operation that returned `ec`: a timer-caused cancel becomes timed_out.
+    error_code finish_op(error_code ec);
+
+    tcp::socket socket_;
+    boost::asio::steady_timer timer_;
+    std::shared_ptr<boost::asio::ssl::context> ctx_;
+    std::unique_ptr<boost::asio::ssl::stream<tcp::socket&>> tls_;
+    bool tls_done_ = false;
+    std::string in_;
+    std::size_t pos_ = 0;
+    std::uint64_t bytes_read_ = 0;
+    std::string remote_ip_;
+    std::uint16_t local_port_ = 0;
+    time_point session_limit_ = time_point::max();
+    time_point armed_at_ = time_point::min();  // deadline the timer waits for (min: not armed)
+    std::uint64_t gen_ = 0;                    // identifies the armed wait
+    bool fired_ = false;                       // the armed wait has expired
+    bool op_active_ = false;                   // an operation is in progress
+    bool cancelled_by_timer_ = false;          // the timer cancelled the operation in progress
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // timer handlers check it
+};
+
+}  // namespace mailharness::net
