@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace mailharness::refmaild::detail {
 
@@ -50,6 +52,23 @@ int rename_noreplace(int from_dir, const char* from, int to_dir, const char* to)
     if (::linkat(from_dir, from, to_dir, to, 0) != 0) return -1;
     ::unlinkat(from_dir, from, 0);
     return 0;
+}
+
+std::error_code write_file_durable(const std::filesystem::path& path, std::string_view content, unsigned mode) {
+    const auto dir = path.parent_path();
+    std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
+    unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
+    if (!fd) return last_error();
+    auto fail = [&](std::error_code ec) {
+        ::unlink(tmpl.c_str());
+        return ec;
+    };
+    if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) return fail(last_error());
+    if (auto ec = write_all(fd.get(), content)) return fail(ec);
+    if (::fsync(fd.get()) != 0) return fail(last_error());
+    if (::close(fd.release()) != 0) return fail(last_error());
+    if (::rename(tmpl.c_str(), path.c_str()) != 0) return fail(last_error());
+    return fsync_dir(dir);
 }
 
 std::error_code make_dirs_durable(const std::filesystem::path& dir, std::uint64_t* dir_syncs) {

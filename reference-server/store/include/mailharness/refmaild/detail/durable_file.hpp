@@ -49,6 +49,13 @@ std::error_code write_all(int fd, std::string_view a, std::string_view b = {});
 /// not supported, link()+unlink() (the classic Maildir way) gives the same guarantee.
 int rename_noreplace(int from_dir, const char* from, int to_dir, const char* to);
 
+/// Replaces `path` durably with `content`: writes a temp file (mkostemp, `.<name>.XXXXXX`) in the
+/// same directory with `mode`, fsyncs it, renames it over `path` and fsyncs the directory. On
+/// error the temp file is removed and `path` is left as it was (old content or absent). The one
+/// helper for every small file that must be replaced atomically (UID lists, state files).
+std::error_code write_file_durable(const std::filesystem::path& path, std::string_view content,
+                                   unsigned mode = 0600);
+
 /// Creates `dir` (mode 0700) and any missing parent, syncing the parent of each directory it
 /// creates; `dir_syncs`, when given, counts those syncs. Existing directories are left alone; a
 /// non-directory in the way is not_a_directory.
