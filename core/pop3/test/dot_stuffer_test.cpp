@@ -11,7 +11,7 @@ using namespace mailharness::pop3;
 
 namespace {
 
-std::string show(std::string_view s) { return mailharness::pop3::test::show(s, 4096); }
+std::string show(std::string_view s) { return mailharness::pop3::test::printable(s, 4096); }
 
 struct stuff_case {
     const char* name;

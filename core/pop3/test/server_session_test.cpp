@@ -352,7 +352,7 @@ conversation interactive(const char* name, const tweak& setup, std::string_view 
     auto settings = base_settings();
     auto mb = base_mailbox();
     fake_hooks hooks;
-    setup(settings, mb, hooks);
+    if (setup) setup(settings, mb, hooks);
     server_session s(std::move(settings), hooks, "192.0.2.7");
     session_driver d(s, mb);
     d.start();
@@ -411,7 +411,7 @@ TEST(pop3_server_session, out_of_order_calls_close) {
     EXPECT_EQ(t.on_command("AUTH SCRAM-SHA-256", {}, out), action::read_command);
     EXPECT_EQ(t.input_limits().max_line_length, 8192u);
     out.clear();
-    EXPECT_EQ(t.on_command("CAPA", {}, out), action::read_command);  // a bad SASL response
+    EXPECT_EQ(t.on_command("CAPA!", {}, out), action::read_command);  // not base64
     EXPECT_EQ(out, "-ERR Invalid base64 data in response.\r\n");
     EXPECT_EQ(t.input_limits().max_line_length, 253u);
 }
