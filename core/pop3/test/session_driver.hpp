@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -72,12 +73,17 @@ public:
     }
 
     const std::string& wire() const noexcept { return wire_; }
+
+    /// Called with what each session call appended and the action it returned, before it is
+    /// obeyed (the fuzz target checks invariants here).
+    std::function<void(const std::string& out, action a)> on_output;
     bool closed() const noexcept { return closed_; }
 
 private:
     void obey(action a, std::string& out) {
         for (;;) {
             if (s_.reply_delay().count() > 0) wire_ += "<delay " + std::to_string(s_.reply_delay().count()) + ">";
+            if (on_output) on_output(out, a);
             wire_ += out;
             out.clear();
             switch (a) {
