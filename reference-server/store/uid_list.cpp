@@ -156,7 +156,8 @@ void uid_list_parser::put(std::string_view chunk) {
 }
 
 void uid_list_parser::line(std::string_view l) {
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    // Every trailing CR: what format_uid_list() writes back must read the same.
+    while (!l.empty() && l.back() == '\r') l.remove_suffix(1);
     if (!have_header_) {
         header(l);
     } else {
@@ -186,7 +187,16 @@ void uid_list_parser::header(std::string_view l) {
                     list.guid[i] = static_cast<std::uint8_t>(hi * 16 + lo);
                 }
                 break;
-            default: append_field(list.header_extensions, f); break;
+            default:
+                // Kept for the writer, except with a CR (which would end the line when written
+                // last) or beyond half a line (so the header written, with a G now, still fits).
+                if (f.find('\r') == std::string_view::npos &&
+                    list.header_extensions.size() + 1 + f.size() <= limits_.max_line / 2) {
+                    append_field(list.header_extensions, f);
+                } else {
+                    problem(uid_list_errc::bad_extension);
+                }
+                break;
         }
     }
     if (validity == 0 || next == 0) return fail(uid_list_errc::bad_header);
@@ -226,7 +236,7 @@ void uid_list_parser::record(std::string_view l) {
     }
     if (rest.empty()) return problem(uid_list_errc::bad_record);  // no ":<name>"
     rest.remove_prefix(1);
-    if (rest.empty() || rest.find_first_of(std::string_view("/:\0", 3)) != std::string_view::npos) {
+    if (rest.empty() || rest.find_first_of(std::string_view("/:\r\0", 4)) != std::string_view::npos) {
         return problem(uid_list_errc::bad_file_name);
     }
     e.base.assign(rest);

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -372,4 +374,58 @@ TEST(maildir_folder, refmaild_delivery_names) {
     EXPECT_FALSE(is_refmaild_delivery_name("1700000000.V801I12M5P42Q7.mx,S=1"));            // other form
     EXPECT_FALSE(is_refmaild_delivery_name("x.M1P1Q1.h,S=1"));
     EXPECT_FALSE(is_refmaild_delivery_name(""));
+}
+
+// Interop: Dovecot (doveadm, as installed by the project's setup) reads a Maildir our code synced
+// and reports the same UIDs, message GUIDs (= base names for Maildir) and CRLF sizes. Dovecot
+// refuses to run mail access as root, so the test hands the folder to nobody (65534) and needs
+// root for that; it is skipped without root or without doveadm.
+TEST(maildir_folder, dovecot_reads_the_same_uids) {
+    if (::geteuid() != 0 || ::access("/usr/bin/doveadm", X_OK) != 0) GTEST_SKIP() << "needs root and doveadm";
+    temp_dir tmp;
+    ::chmod(tmp.path.c_str(), 0755);
+    const fs::path md = tmp.path / "Maildir";
+    ASSERT_TRUE(maildir_folder::open(md));
+    write(md / "new" / "1700000002.M5P1Q2.mx,S=20", crlf_msg);
+    write(md / "new" / "1700000001.M9P1Q1.mx,S=20", crlf_msg);
+    write(md / "new" / "1700000003.M1P7.other", "Subject: lf\n\nbody\n");  // LF only: 18 + 3
+    auto f = maildir_folder::open(md);
+    ASSERT_TRUE(f) << f.error().message();
+    ASSERT_EQ(f->messages().size(), 3u);
+
+    fs::create_directories(tmp.path / "run");
+    write(tmp.path / "dovecot.conf", "base_dir = " + (tmp.path / "run").string() + "\nstate_dir = " +
+                                         (tmp.path / "run").string() + "\nlog_path = " +
+                                         (tmp.path / "dovecot.log").string() + "\nmail_location = maildir:" +
+                                         md.string() + "\nmail_uid = 65534\nmail_gid = 65534\n");
+    const std::string q = "'" + tmp.path.string() + "'";
+    ASSERT_EQ(std::system(("chown -R 65534:65534 " + q).c_str()), 0);
+    const std::string cmd = "HOME=" + q + " USER=nobody timeout 30 doveadm -c " + q +
+                            "/dovecot.conf fetch 'uid guid size.virtual' all 2>&1";
+    std::string out;
+    if (FILE* p = ::popen(cmd.c_str(), "r")) {
+        char buf[4096];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+        ::pclose(p);
+    }
+    std::string expected;
+    for (const auto& m : f->messages()) {
+        expected += "uid: " + std::to_string(m.uid) + "\nguid: " + std::string(maildir_base(m.name())) +
+                    "\nsize.virtual: " + std::to_string(m.size) + "\n";
+    }
+    // doveadm separates records with a form feed line
+    std::string got;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty() && line != "\f") got += line + "\n";
+    }
+    EXPECT_EQ(got, expected) << out;
+    EXPECT_EQ(f->messages()[2].size, 21u);
+
+    // And after Dovecot has been there, our reading of its list gives the same UIDs.
+    auto g = maildir_folder::open(md);
+    ASSERT_TRUE(g) << g.error().message();
+    EXPECT_EQ(uids(*g), uids(*f));
+    EXPECT_EQ(g->uid_validity(), f->uid_validity());
 }

@@ -332,3 +332,31 @@ TEST(uid_list_lock, stale_locks_are_taken_over) {
     auto c = uid_list_lock::acquire(tmp.path, {.timeout = std::chrono::milliseconds(100)});
     EXPECT_FALSE(c);
 }
+
+// Found by fuzz/refmaild_uid_list (seeds crash_*): what format_uid_list() writes must parse back
+// to the same list.
+TEST(uid_list, fuzz_findings_round_trip) {
+    // A CR before the CRLF: every trailing CR goes, and a CR inside a name is refused.
+    auto r = parse_every_split("3 V7 N10\n1 :a\r\r\n2 :b\rc\n");
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r.list.entries.size(), 1u);
+    EXPECT_EQ(r.list.entries[0].base, "a");
+    ASSERT_EQ(r.problems.size(), 1u);
+    EXPECT_EQ(r.problems[0].code, uid_list_errc::bad_file_name);
+    // A header extension with a CR is dropped (written last, it would end the line).
+    r = parse_every_split("3 V7 N10 Xa\r \n");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.list.header_extensions, "");
+    // Header extensions are capped at half a line, so the header written (with a G) still fits.
+    const uid_list_limits limits{.max_line = 100};
+    r = parse_every_split("3 V7 N10 X" + std::string(40, 'a') + " Y" + std::string(40, 'b') + "\n", limits);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.list.header_extensions, "X" + std::string(40, 'a'));
+    for (auto* text : {"3 V7 N10\n1 :a\r\r\n", "3 V7 N10 Xa\r \n"}) {
+        const auto once = parse_uid_list(text, limits);
+        const auto back = parse_uid_list(format_uid_list(once.list), limits);
+        EXPECT_TRUE(back.ok());
+        EXPECT_TRUE(back.problems.empty());
+        EXPECT_EQ(back.list, once.list);
+    }
+}

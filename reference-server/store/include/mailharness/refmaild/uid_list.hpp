@@ -55,13 +55,14 @@ enum class uid_list_errc {
     bad_record,
     /// A record's uid is not above the previous one; the line is left out.
     uid_not_ascending,
-    /// A record's file name is empty or has '/', ':' or NUL; the line is left out.
+    /// A record's file name is empty or has '/', ':', CR or NUL; the line is left out.
     bad_file_name,
     /// A record's file name was already in the list under a lower uid; the later line wins
     /// (as in Dovecot: the file was most likely moved back after an expunge).
     duplicate_file_name,
-    /// A record's extension field has a key outside 'A'-'Z', or a W field is not a number; the
-    /// field is left out.
+    /// A record's extension field has a key outside 'A'-'Z', or a W field is not a number, or a
+    /// header extension field has a CR or would make the header's extensions longer than half
+    /// of uid_list_limits::max_line; the field is left out.
     bad_extension,
     /// A line is longer than uid_list_limits::max_line; it is left out.
     line_too_long,
