@@ -53,10 +53,13 @@ struct server_session_settings {
     /// the 255-octet command limit).
     std::size_t max_auth_line_length = 8192;
     bool close_on_line_too_long = true;           ///< overlong line: "-ERR" then close (else a bad command)
-    /// Failed logins (wrong user or password, failed AUTH) before the session closes; 0 = no limit.
+    /// Failed logins (USER/PASS, APOP or AUTH; unknown user or wrong secret alike) per session:
+    /// the Nth failure reply is followed by "-ERR Too many authentication failures." and close;
+    /// 0 = no limit. Each failure is also delayed by hooks.auth_failed().
     unsigned max_auth_failures = 3;
-    /// Bad commands in a row (any "-ERR" except a failed login) before "-ERR Too many bad
-    /// commands." and close; 0 = no limit. Dovecot: 3 before login, 20 after.
+    /// Bad commands in a row (any "-ERR" reply except a failed login or a cancelled AUTH): the
+    /// Nth one's reply is followed by "-ERR Too many bad commands." and close; any other
+    /// command resets the count; 0 = no limit. As Dovecot: 3 before login, 20 after.
     unsigned max_bad_commands_authorization = 3;
     unsigned max_bad_commands_transaction = 20;
     unsigned max_commands = 0;                    ///< command lines per session, then "-ERR" and close; 0 = no limit
