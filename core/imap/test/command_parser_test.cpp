@@ -151,7 +151,9 @@ std::vector<std::string> run(const std::vector<std::string_view>& chunks, const 
         while (!chunk.empty()) {
             auto [n, ev] = p.put(chunk);
             EXPECT_LE(n, chunk.size());
-            if (ev == event::need_more) EXPECT_EQ(n, chunk.size());
+            if (ev == event::need_more) {
+                EXPECT_EQ(n, chunk.size());
+            }
             chunk.remove_prefix(n);
             if (ev != event::literal_data) in_data = false;
             switch (ev) {
