@@ -1,7 +1,7 @@
 // The shipped SMTP suite against refmaild: the server object on loopback port 0 with a
 // self-signed certificate (so STARTTLS cases run and the certificate is verified), and the
 // runner library as mailconform uses it.
-#include "server.hpp"
+#include "mailharness/refmaild/server.hpp"
 
 #include <gtest/gtest.h>
 

@@ -76,6 +76,10 @@ std::vector<std::string> server_session::offered_mechanisms() const {
     if (!settings_.auth_enabled || hooks_.credentials() == nullptr) return r;
     for (auto& m : sasl::supported_server_mechanisms()) {
         if (sasl::is_plaintext_mechanism(m) && !plaintext_auth_allowed()) continue;
+        if (!settings_.sasl_mechanisms.empty() &&
+            std::find(settings_.sasl_mechanisms.begin(), settings_.sasl_mechanisms.end(), m) == settings_.sasl_mechanisms.end()) {
+            continue;
+        }
         r.push_back(m);
     }
     return r;
@@ -90,6 +94,15 @@ action server_session::on_line_too_long(std::size_t length_seen, std::string& ou
     (void)length_seen;
     say(out, 500, es(5, 5, 2), "Error: command line too long; closing connection");
     return action::close;
+}
+
+action server_session::on_sasl_response_too_long(std::string& out) {
+    reply_delay_ = std::chrono::milliseconds{0};
+    mech_.reset();
+    phase_ = before_auth_;
+    const std::size_t start = out.size();
+    say(out, 500, es(5, 5, 6), "Authentication Exchange line is too long");
+    return count_errors(action::read_command, start, out);
 }
 
 action server_session::on_command(std::string_view line, std::error_code line_error, std::string& out) {
@@ -452,6 +465,15 @@ action server_session::do_auth(const command& cmd, std::string& out) {
     if (sasl::is_plaintext_mechanism(cmd.auth_mechanism) && !plaintext_auth_allowed()) {
         say(out, 538, es(5, 7, 11), "Encryption required for requested authentication mechanism");
         return action::read_command;
+    }
+    if (!settings_.sasl_mechanisms.empty()) {
+        std::string upper(cmd.auth_mechanism);
+        for (char& c : upper) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+        if (std::find(settings_.sasl_mechanisms.begin(), settings_.sasl_mechanisms.end(), upper) ==
+            settings_.sasl_mechanisms.end()) {
+            say(out, 504, es(5, 5, 4), "Error: authentication mechanism not permitted here");
+            return action::read_command;
+        }
     }
     mech_ = sasl::make_server(cmd.auth_mechanism, *creds, {.hostname = settings_.hostname});
     if (!mech_) {

@@ -582,6 +582,12 @@ schema_node listener(std::string name, listener_settings listeners_settings::*me
         leaf("port", [member](reader& r, const YAML::Node& n, refmaild_settings& s) {
             r.integer(n, (s.listeners.*member).port);
         }),
+        leaf("banner", [member](reader& r, const YAML::Node& n, refmaild_settings& s) {
+            r.text(n, (s.listeners.*member).banner);
+        }),
+        leaf("login_methods", [member](reader& r, const YAML::Node& n, refmaild_settings& s) {
+            r.string_list(n, (s.listeners.*member).login_methods);
+        }),
     });
 }
 
@@ -601,6 +607,8 @@ const schema_node& schema() {
             listener("smtp", &listeners_settings::smtp),
             listener("submission", &listeners_settings::submission),
             listener("smtps", &listeners_settings::smtps),
+            listener("pop3", &listeners_settings::pop3),
+            listener("pop3s", &listeners_settings::pop3s),
         }),
         section("tls", {
             leaf("cert_file", [](R r, N n, S s) { r.path(n, s.tls.cert_file); }),
@@ -653,7 +661,21 @@ const schema_node& schema() {
             leaf("session_timeout", [](R r, N n, S s) { r.duration(n, s.smtp.session_timeout); }),
             leaf("max_header_size", [](R r, N n, S s) { r.size(n, s.smtp.max_header_size); }),
             leaf("max_hops", [](R r, N n, S s) { r.integer(n, s.smtp.max_hops); }),
+            leaf("min_data_rate", [](R r, N n, S s) { r.size(n, s.smtp.min_data_rate); }),
+            leaf("data_rate_grace", [](R r, N n, S s) { r.duration(n, s.smtp.data_rate_grace); }),
             leaf("vrfy_reply", [](R r, N n, S s) { r.choice(n, s.smtp.vrfy_reply, {{"252", 252}, {"502", 502}}); }),
+        }),
+        section("pop3", {
+            leaf("max_line_length", [](R r, N n, S s) { r.integer(n, s.pop3.max_line_length); }),
+            leaf("ban_long_lines", [](R r, N n, S s) { r.boolean(n, s.pop3.ban_long_lines); }),
+            leaf("login_timeout", [](R r, N n, S s) { r.duration(n, s.pop3.login_timeout); }),
+            leaf("command_timeout", [](R r, N n, S s) { r.duration(n, s.pop3.command_timeout); }),
+            leaf("session_timeout", [](R r, N n, S s) { r.duration(n, s.pop3.session_timeout); }),
+            leaf("write_timeout", [](R r, N n, S s) { r.duration(n, s.pop3.write_timeout); }),
+            leaf("max_errors", [](R r, N n, S s) { r.integer(n, s.pop3.max_errors); }),
+            leaf("max_auth_failures", [](R r, N n, S s) { r.integer(n, s.pop3.max_auth_failures); }),
+            leaf("max_connections", [](R r, N n, S s) { r.integer(n, s.pop3.max_connections); }),
+            leaf("max_connections_per_ip", [](R r, N n, S s) { r.integer(n, s.pop3.max_connections_per_ip); }),
         }),
         leaf("local_domains", [](R r, N n, S s) {
             r.string_list(n, s.local_domains);
@@ -947,6 +969,29 @@ std::vector<config_problem> validate(const refmaild_settings& s, std::string_vie
     check_listener("listeners.smtp", s.listeners.smtp);
     check_listener("listeners.submission", s.listeners.submission);
     check_listener("listeners.smtps", s.listeners.smtps);
+    check_listener("listeners.pop3", s.listeners.pop3);
+    check_listener("listeners.pop3s", s.listeners.pop3s);
+    auto check_methods = [&](const std::string& key, const listener_settings& l, std::initializer_list<std::string_view> known) {
+        for (const auto& m : l.login_methods) {
+            if (std::find(known.begin(), known.end(), m) == known.end()) {
+                std::string list;
+                for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+                c.error(key + ".login_methods", in_quotes(m) + " is not a login method here; known: " + list);
+            }
+        }
+        if (!l.banner.empty()) check_banner(c, key + ".banner", l.banner);
+    };
+    for (auto [key, l] : {std::pair<const char*, const listener_settings*>{"listeners.smtp", &s.listeners.smtp},
+                          {"listeners.submission", &s.listeners.submission}, {"listeners.smtps", &s.listeners.smtps}}) {
+        check_methods(key, *l, {"plain", "login", "cram-md5", "scram-sha-256"});
+    }
+    for (auto [key, l] : {std::pair<const char*, const listener_settings*>{"listeners.pop3", &s.listeners.pop3},
+                          {"listeners.pop3s", &s.listeners.pop3s}}) {
+        check_methods(key, *l, {"user", "apop", "plain", "login", "cram-md5", "scram-sha-256"});
+    }
+    if (s.pop3.max_line_length < 255 || s.pop3.max_line_length > 65536) {
+        c.error("pop3.max_line_length", "must be 255 to 65536 (RFC 2449 4: at least 255)");
+    }
     check_listener("metrics", {.enabled = s.metrics.enabled, .address = s.metrics.address, .port = s.metrics.port});
     for (std::size_t i = 0; i < bound_sockets.size(); ++i) {
         for (std::size_t j = 0; j < i; ++j) {
@@ -963,6 +1008,9 @@ std::vector<config_problem> validate(const refmaild_settings& s, std::string_vie
     bool has_cert = !tls.cert_file.empty();
     if (has_cert != !tls.key_file.empty()) {
         c.error(has_cert ? "tls.key_file" : "tls.cert_file", "tls.cert_file and tls.key_file must be set together");
+    }
+    if (s.listeners.pop3s.enabled && !has_cert) {
+        c.error("listeners.pop3s.enabled", "implicit TLS needs tls.cert_file and tls.key_file");
     }
     if (s.listeners.smtps.enabled && !has_cert) {
         c.error("listeners.smtps.enabled", "implicit TLS needs tls.cert_file and tls.key_file");

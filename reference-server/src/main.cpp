@@ -6,7 +6,7 @@
 //   refmaild user add|del|passwd|list ...          edit a passwd-file
 //   refmaild quickstart DIR [--no-run]             a ready-to-run loopback setup in DIR
 //   refmaild queue list|flush|delete ID --config FILE   the outbound queue of a configuration
-#include "server.hpp"
+#include "mailharness/refmaild/server.hpp"
 
 #include "mailharness/refmaild/cert_tool.hpp"
 #include "mailharness/refmaild/config_loader.hpp"
@@ -58,7 +58,7 @@ constexpr int exit_usage = 2;
 /// "smtp=25 submission=587 ...": the SMTP listeners first, in the order people think of them.
 std::string ports_line(const std::map<std::string, std::uint16_t>& ports) {
     std::string line;
-    std::vector<std::string> order{"smtp", "submission", "smtps"};
+    std::vector<std::string> order{"smtp", "submission", "smtps", "pop3", "pop3s"};
     for (const auto& [name, port] : ports)
         if (std::find(order.begin(), order.end(), name) == order.end()) order.push_back(name);
     for (const auto& name : order) {
@@ -424,6 +424,14 @@ listeners:
     enabled: true
     address: 127.0.0.1
     port: 0
+  pop3:
+    enabled: true
+    address: 127.0.0.1
+    port: 0
+  pop3s:
+    enabled: true
+    address: 127.0.0.1
+    port: 0
 
 tls:
   cert_file: tls/cert.pem
@@ -484,7 +492,7 @@ void quickstart_create(const fs::path& dir) {
     write_file_atomic(dir / "refmaild.yaml", quickstart_yaml, 0644);
 
     std::cout << "quickstart: created in " << dir.string() << ":\n"
-              << "  refmaild.yaml   configuration (loopback listeners smtp, submission, smtps, metrics on port 0)\n"
+              << "  refmaild.yaml   configuration (loopback listeners smtp, submission, smtps, pop3, pop3s, metrics on port 0)\n"
               << "  tls/cert.pem    self-signed ECDSA certificate for localhost, 127.0.0.1, ::1 (30 days)\n"
               << "  tls/key.pem     its private key (mode 0600)\n"
               << "  passwd          users alice@example.test and bob@example.test ({PLAIN})\n"
@@ -514,6 +522,10 @@ void quickstart_hints(const fs::path& dir, const std::map<std::string, std::uint
                  "    openssl s_client -connect 127.0.0.1:"
               << smtps << " -servername localhost -CAfile " << cert_pem
               << "\n"
+                 "  read bob's mail over POP3 with implicit TLS:\n"
+                 "    curl --url pop3s://localhost:"
+              << port("pop3s") << "/1 --resolve localhost:" << port("pop3s") << ":127.0.0.1 --cacert " << cert_pem
+              << " --user bob@example.test:PASSWORD\n"
                  "  stop with Ctrl-C (SIGINT) or SIGTERM; SIGHUP reloads the certificate and the users\n";
     std::cout.flush();
 }

@@ -1,5 +1,5 @@
 // refmaild over real loopback sockets: the server object on port 0, a blocking client here.
-#include "server.hpp"
+#include "mailharness/refmaild/server.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -120,8 +120,10 @@ protected:
         return r;
     }
     static std::string after_received(const std::string& m) {
-        // The Received: header is first and folded with TABs.
-        std::size_t pos = 0;
+        // One Return-Path: line (final delivery, RFC 5321 4.4), then the Received: header,
+        // folded with TABs.
+        EXPECT_EQ(m.rfind("Return-Path: <", 0), 0u) << m;
+        std::size_t pos = m.find("\r\n") + 2;
         do {
             pos = m.find("\r\n", pos) + 2;
         } while (pos < m.size() && (m[pos] == '\t' || m[pos] == ' '));
@@ -157,7 +159,7 @@ TEST_F(refmaild_server, delivers_byte_identical_after_received_header) {
     EXPECT_EQ(c.code(), "250");
     auto m = stored("alice");
     ASSERT_EQ(m.size(), 1u);
-    EXPECT_EQ(m[0].rfind("Received: from client.test ([127.0.0.1])", 0), 0u) << m[0];
+    EXPECT_EQ(m[0].find("Received: from client.test ([127.0.0.1])"), m[0].find("\r\n") + 2) << m[0];
     EXPECT_EQ(after_received(m[0]), "Subject: test\r\nX-Bin: \x01\x7f\xff\r\n\r\n.leading dot\r\nline\r\n");
     c.send("QUIT\r\n");
     EXPECT_EQ(c.code(), "221");

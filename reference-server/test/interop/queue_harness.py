@@ -64,8 +64,8 @@ def queued_ids(server):
 
 
 def strip_received_headers(data, count):
-    for _ in range(count):
-        data = h.strip_received(data)
+    for i in range(count):
+        data = h.strip_received(data, return_path=(i == 0))
     return data
 
 

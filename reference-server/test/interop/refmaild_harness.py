@@ -188,9 +188,16 @@ class refmaild_server:
         return [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
 
 
-def strip_received(data):
-    """The message without its first header, which must be the Received: trace header refmaild
-    adds (folded continuation lines start with SP or TAB)."""
+def strip_received(data, return_path=True):
+    """The message without the trace fields refmaild adds at final delivery: exactly one
+    Return-Path: line (RFC 5321 4.4; return_path=False for a header further down) and then its
+    Received: header (folded continuation lines start with SP or TAB)."""
+    if return_path:
+        if not data.startswith(b"Return-Path: <"):
+            raise AssertionError(f"stored message does not start with Return-Path: {data[:80]!r}")
+        data = data[data.find(CRLF) + 2:]
+        if data.startswith(b"Return-Path:"):
+            raise AssertionError("more than one Return-Path: at final delivery")
     if not data.startswith(b"Received:"):
         raise AssertionError(f"stored message does not start with Received: {data[:80]!r}")
     pos = data.find(CRLF) + 2

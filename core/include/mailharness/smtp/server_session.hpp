@@ -36,6 +36,10 @@ struct server_session_settings {
     bool auth_required = false;                  ///< submission (RFC 6409): MAIL needs AUTH first
     bool allow_plaintext_auth = false;           ///< PLAIN/LOGIN without TLS (tests only)
     bool auth_enabled = true;                    ///< offer AUTH at all (needs a user database)
+    /// SASL mechanisms this listener offers, upper case ("CRAM-MD5"); empty: every supported one.
+    /// A mechanism left out is not advertised and AUTH with it gets 504 5.5.4 (e.g. only
+    /// CRAM-MD5 and SCRAM-SHA-256, to require a challenge-response login).
+    std::vector<std::string> sasl_mechanisms;
     bool normalize_bare_line_endings = false;    ///< rewrite bare CR/LF as CRLF instead of refusing
     command_limits limits;                       ///< command-line parser limits
     unsigned max_errors = 0;                     ///< failed commands before 421 and close; 0 = no limit
@@ -131,6 +135,15 @@ public:
 
     /// The framer reported line_too_long: appends 500 5.5.2 and asks to close.
     action on_line_too_long(std::size_t length_seen, std::string& out);
+
+    /// True while the next line is a SASL response (after a 334 challenge). RFC 4954 4 keeps
+    /// those apart from the command-line limit: the network layer frames them with a larger limit
+    /// (12,288 octets is the usual ceiling) and never bans for them.
+    bool awaiting_sasl_response() const noexcept { return phase_ == phase::auth || phase_ == phase::auth_final; }
+
+    /// A SASL response exceeded its limit: appends 500 5.5.6 (RFC 4954 4), ends the exchange and
+    /// counts an error; the session goes on.
+    action on_sasl_response_too_long(std::string& out);
 
     /// Settings for the DATA decoder of this transaction.
     data_limits data_decoder_limits() const noexcept;

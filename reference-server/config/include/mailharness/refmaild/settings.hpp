@@ -44,6 +44,15 @@ struct listener_settings {
     std::string address = "127.0.0.1";
     /// TCP port; 0 lets the kernel choose (tests read the bound port back).
     std::uint16_t port = 25;
+    /// Greeting text for this listener; empty: the server's <protocol>_banner.
+    std::string banner;
+    /// Login methods this listener offers and accepts, in lower case: "user" (POP3 USER/PASS,
+    /// IMAP LOGIN), "apop", and SASL mechanism names ("plain", "login", "cram-md5",
+    /// "scram-sha-256"). Empty: all the protocol supports. A method left out is refused with
+    /// the protocol's authentication error (POP3 "-ERR [AUTH]"), e.g. ["apop", "cram-md5",
+    /// "scram-sha-256"] requires a challenge-response login, as IMail lets an operator require
+    /// APOP. Password methods still need TLS unless auth.allow_plaintext_auth.
+    std::vector<std::string> login_methods;
 };
 
 struct listeners_settings {
@@ -53,6 +62,10 @@ struct listeners_settings {
     listener_settings submission{.enabled = true, .address = "127.0.0.1", .port = 587};
     /// Submission over implicit TLS (RFC 8314); needs tls.cert_file and tls.key_file.
     listener_settings smtps{.enabled = false, .address = "127.0.0.1", .port = 465};
+    /// POP3 (RFC 1939) with STLS (RFC 2595) when TLS is configured.
+    listener_settings pop3{.enabled = false, .address = "127.0.0.1", .port = 110};
+    /// POP3 over implicit TLS (RFC 8314); needs tls.cert_file and tls.key_file.
+    listener_settings pop3s{.enabled = false, .address = "127.0.0.1", .port = 995};
 };
 
 enum class tls_version { v1_2, v1_3 };
@@ -155,9 +168,41 @@ struct smtp_settings {
     /// Most Received: header fields a message may carry; more means a mail loop, refused with
     /// 554 5.4.6 after DATA (RFC 5321 6.3; 0: no limit).
     unsigned max_hops = 50;
+    /// Lowest average rate, in octets per second, at which DATA and BDAT content must arrive once
+    /// data_rate_grace has passed (Postfix's smtpd_min_data_rate is 500): a client that trickles
+    /// a message cannot hold a slot for data_timeout per byte (0: no minimum).
+    std::uint64_t min_data_rate = 500;
+    /// Time at the start of a DATA transfer or BDAT chunk before min_data_rate applies.
+    std::chrono::milliseconds data_rate_grace{std::chrono::seconds(30)};
     /// Reply to VRFY and EXPN: 252 (RFC 5321 3.5.3 "cannot verify"; EXPN still gets 502) or 502
     /// (both disabled). Never a user list.
     int vrfy_reply = 252;
+};
+
+struct pop3_settings {
+    /// Longest command line in octets, CRLF included (RFC 2449 4: 255). A longer line gets
+    /// -ERR and the connection is closed; with ban_long_lines the client IP is also banned for
+    /// policy.long_line_ban, as for SMTP. SASL responses have their own limit (12,288).
+    std::size_t max_line_length = 255;
+    /// Ban the IP of a client that sends a line over max_line_length.
+    bool ban_long_lines = true;
+    /// Time allowed for a command line before login (Dovecot closes idle unauthenticated clients
+    /// sooner than logged-in ones).
+    std::chrono::milliseconds login_timeout{std::chrono::minutes(1)};
+    /// Time allowed for a command line after login (RFC 1939 3: the autologout timer is at
+    /// least 10 minutes).
+    std::chrono::milliseconds command_timeout{std::chrono::minutes(10)};
+    /// Longest a session may last (0: no limit).
+    std::chrono::milliseconds session_timeout{std::chrono::hours(1)};
+    /// Time allowed for each write of a RETR/TOP response to make progress.
+    std::chrono::milliseconds write_timeout{std::chrono::minutes(5)};
+    /// Failed commands (-ERR) after which the session is closed (0: no limit).
+    unsigned max_errors = 20;
+    /// Failed logins in one session after which it is closed (Dovecot: 3).
+    unsigned max_auth_failures = 3;
+    /// Simultaneous POP3 connections in total and per client IP (0: no limit).
+    unsigned max_connections = 1000;
+    unsigned max_connections_per_ip = 20;
 };
 
 /// Who may send with the null reverse-path <> (bounces, RFC 5321 4.5.5).
@@ -263,6 +308,7 @@ struct refmaild_settings {
     auth_settings auth;
     storage_settings store;
     smtp_settings smtp;
+    pop3_settings pop3;
     /// Domains the server accepts mail for, besides the domains of the users in auth.passwd_file.
     /// Lower case after loading.
     std::vector<std::string> local_domains;

@@ -1,6 +1,6 @@
-// refmaild's network server: listeners, one coroutine per connection, TLS, delivery.
-// No Asio in this header (it is included by main.cpp and tests); the implementation is in
-// server.cpp.
+// refmaild's server: threads, the listener table (each listener hands its connections to the
+// session of its protocol: reference-server/smtp/, pop3/), reload, metrics. See
+// docs/architecture.md. No Asio in this header (main.cpp and tests include it).
 #pragma once
 
 #include <cstdint>
@@ -13,8 +13,6 @@
 #include "mailharness/refmaild/settings.hpp"
 
 namespace mailharness::refmaild {
-
-class metrics;
 
 /// Runs refmaild with the given settings until stop(). Thread-safe: stop() and reload() may be
 /// called from any thread (e.g. a signal-waiting thread).
@@ -31,7 +29,8 @@ public:
     /// Throws std::system_error when a port cannot be bound.
     void start();
 
-    /// Bound ports by listener name ("smtp", "submission", "smtps", "metrics"); valid after start().
+    /// Bound ports by listener name ("smtp", "submission", "smtps", "pop3", "pop3s", "metrics");
+    /// valid after start().
     std::map<std::string, std::uint16_t> ports() const;
 
     /// Writes ports() as "name port" lines to `file`, atomically (temp + rename).
