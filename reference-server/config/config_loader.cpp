@@ -662,7 +662,12 @@ const schema_node& schema() {
             leaf("max_header_size", [](R r, N n, S s) { r.size(n, s.smtp.max_header_size); }),
             leaf("max_hops", [](R r, N n, S s) { r.integer(n, s.smtp.max_hops); }),
             leaf("min_data_rate", [](R r, N n, S s) { r.size(n, s.smtp.min_data_rate); }),
+            leaf("max_buffered_total", [](R r, N n, S s) { r.size(n, s.smtp.max_buffered_total); }),
+            leaf("max_buffered_per_ip", [](R r, N n, S s) { r.size(n, s.smtp.max_buffered_per_ip); }),
             leaf("data_rate_grace", [](R r, N n, S s) { r.duration(n, s.smtp.data_rate_grace); }),
+            leaf("unknown_recipient_limit", [](R r, N n, S s) { r.integer(n, s.smtp.unknown_recipient_limit); }),
+            leaf("unknown_recipient_delay", [](R r, N n, S s) { r.duration(n, s.smtp.unknown_recipient_delay); }),
+            leaf("unknown_recipient_ban_after", [](R r, N n, S s) { r.integer(n, s.smtp.unknown_recipient_ban_after); }),
             leaf("vrfy_reply", [](R r, N n, S s) { r.choice(n, s.smtp.vrfy_reply, {{"252", 252}, {"502", 502}}); }),
         }),
         section("pop3", {
@@ -693,6 +698,7 @@ const schema_node& schema() {
             leaf("relay_requires_from", [](R r, N n, S s) { r.boolean(n, s.policy.relay_requires_from); }),
             leaf("kill_file", [](R r, N n, S s) { r.path(n, s.policy.kill_file); }),
             leaf("long_line_ban", [](R r, N n, S s) { r.duration(n, s.policy.long_line_ban); }),
+            leaf("enumeration_ban", [](R r, N n, S s) { r.duration(n, s.policy.enumeration_ban); }),
         }),
         leaf("rules", [](R r, N n, S s) { read_rule_list(r, n, "rules", s.rules.rules, 1); }),
         section("queue", {

@@ -1,4 +1,5 @@
 #include "mailharness/refmaild/ban_list.hpp"
+#include "mailharness/refmaild/detail/durable_file.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -53,43 +54,79 @@ std::string ban_list::text_locked(clock::time_point now) const {
     return text;
 }
 
-std::error_code ban_list::save_locked() const {
-    if (file_.empty()) return {};
-    auto tmp = file_;
-    tmp += ".tmp";
-    const std::string text = text_locked(clock::now());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return {errno, std::generic_category()};
-    std::size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            std::error_code ec(errno, std::generic_category());
-            ::close(fd);
-            return ec;
-        }
-        off += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        std::error_code ec(errno, std::generic_category());
-        ::close(fd);
-        return ec;
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), file_.c_str()) != 0) return {errno, std::generic_category()};
-    return {};
+ban_list::ban_list(std::filesystem::path file, std::size_t max_entries)
+    : file_(std::move(file)), max_entries_(max_entries) {
+    if (!file_.empty()) writer_ = std::thread([this] { writer_loop(); });
 }
 
-std::error_code ban_list::ban(const std::string& ip, std::chrono::seconds duration, clock::time_point now) {
-    std::lock_guard lock(mutex_);
-    auto until = now + duration;
-    auto& slot = until_[ip];
-    if (slot < until) slot = until;
+ban_list::~ban_list() {
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    if (writer_.joinable()) writer_.join();
+}
+
+void ban_list::writer_loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        wake_.wait(lock, [this] { return stop_ || changes_ != saved_changes_; });
+        if (changes_ == saved_changes_) return;  // stopping, nothing pending
+        const std::uint64_t covering = changes_;
+        const std::string text = text_locked(clock::now());
+        lock.unlock();
+        auto ec = detail::write_file_durable(file_, text, 0600);
+        lock.lock();
+        last_error_ = ec;
+        saved_changes_ = covering;
+        ++writes_;
+        written_.notify_all();
+    }
+}
+
+void ban_list::evict_locked(clock::time_point now) {
     for (auto it = until_.begin(); it != until_.end();) {
         it = it->second <= now ? until_.erase(it) : std::next(it);
     }
-    return save_locked();
+    if (max_entries_ == 0 || until_.size() <= max_entries_) return;
+    // Keep the bans that last longest: drop those that expire soonest.
+    std::vector<std::pair<clock::time_point, std::string>> order;
+    order.reserve(until_.size());
+    for (const auto& [ip, until] : until_) order.emplace_back(until, ip);
+    const std::size_t drop = until_.size() - max_entries_;
+    std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(drop), order.end());
+    for (std::size_t i = 0; i < drop; ++i) until_.erase(order[i].second);
+}
+
+std::error_code ban_list::ban(const std::string& ip, std::chrono::seconds duration, clock::time_point now) {
+    std::error_code last;
+    {
+        std::lock_guard lock(mutex_);
+        auto until = now + duration;
+        auto& slot = until_[ip];
+        if (slot < until) slot = until;
+        // Pruning walks the map: do it only when it has grown past the cap (amortised).
+        if (max_entries_ && until_.size() > max_entries_) evict_locked(now);
+        ++changes_;
+        last = last_error_;
+    }
+    wake_.notify_one();
+    return last;
+}
+
+std::error_code ban_list::flush() {
+    std::unique_lock lock(mutex_);
+    if (file_.empty()) return {};
+    const std::uint64_t target = changes_;
+    wake_.notify_one();
+    written_.wait(lock, [&] { return saved_changes_ >= target; });
+    return last_error_;
+}
+
+std::uint64_t ban_list::writes() const {
+    std::lock_guard lock(mutex_);
+    return writes_;
 }
 
 bool ban_list::banned(const std::string& ip, clock::time_point now) const {

@@ -36,7 +36,8 @@ server_state::server_state(config::refmaild_settings s)
       throttle(settings.auth.failure_delay_base, settings.auth.failure_delay_max),
       bans(settings.store.data_dir.empty() ? std::filesystem::path() : settings.store.data_dir / "bans"),
       resolver_pool(std::make_unique<boost::asio::thread_pool>(2)),
-      blocking_pool(std::make_unique<boost::asio::thread_pool>(2)) {
+      blocking_pool(std::make_unique<boost::asio::thread_pool>(2)),
+      message_memory(settings.smtp.max_buffered_total, settings.smtp.max_buffered_per_ip) {
     std::random_device rd;
     char buf[16];
     std::snprintf(buf, sizeof buf, "%08x", rd());
@@ -51,6 +52,32 @@ server_state::server_state(config::refmaild_settings s)
 server_state::~server_state() {
     if (resolver_pool) resolver_pool->join();
     if (blocking_pool) blocking_pool->join();
+}
+
+bool server_state::memory_budget::take(const std::string& ip, std::uint64_t n) {
+    std::lock_guard lock(mutex_);
+    auto& mine = per_ip_[ip];
+    if ((max_total_ && total_ + n > max_total_) || (max_per_ip_ && mine + n > max_per_ip_)) {
+        if (mine == 0) per_ip_.erase(ip);
+        return false;
+    }
+    total_ += n;
+    mine += n;
+    return true;
+}
+
+void server_state::memory_budget::give_back(const std::string& ip, std::uint64_t n) {
+    std::lock_guard lock(mutex_);
+    total_ -= std::min(total_, n);
+    auto it = per_ip_.find(ip);
+    if (it == per_ip_.end()) return;
+    it->second -= std::min(it->second, n);
+    if (it->second == 0) per_ip_.erase(it);
+}
+
+std::uint64_t server_state::memory_budget::in_use() const {
+    std::lock_guard lock(mutex_);
+    return total_;
 }
 
 snapshot server_state::current() const {
@@ -123,6 +150,19 @@ void server_state::load_access_lists() {
     std::lock_guard lock(mutex_);
     snap_.kill = std::move(k);
     snap_.accept = std::move(a);
+}
+
+bool server_state::enumeration_offence(const std::string& ip) {
+    const unsigned limit = settings.smtp.unknown_recipient_ban_after;
+    if (limit == 0) return false;
+    std::lock_guard lock(offence_mutex_);
+    auto now = std::chrono::steady_clock::now();
+    if (offences_.size() > 100000) offences_.clear();  // bounded under a spray of addresses
+    auto& o = offences_[ip];
+    if (o.count == 0 || now - o.first > std::chrono::hours(1)) o = {0, now};
+    if (++o.count < limit) return false;
+    offences_.erase(ip);
+    return true;
 }
 
 void server_state::ban_long_line(const std::string& ip, const std::string& tag) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -68,6 +69,23 @@ struct server_state {
     std::mutex pop3_mutex;
     std::unordered_set<std::string> pop3_open;
 
+    /// Message octets held in memory by receiving SMTP sessions (smtp.max_buffered_*).
+    class memory_budget {
+    public:
+        memory_budget(std::uint64_t total, std::uint64_t per_ip) : max_total_(total), max_per_ip_(per_ip) {}
+        /// Takes `n` more octets for `ip`; false (nothing taken) when a bound would be passed.
+        bool take(const std::string& ip, std::uint64_t n);
+        void give_back(const std::string& ip, std::uint64_t n);
+        std::uint64_t in_use() const;
+
+    private:
+        std::uint64_t max_total_, max_per_ip_;
+        mutable std::mutex mutex_;
+        std::uint64_t total_ = 0;
+        std::unordered_map<std::string, std::uint64_t> per_ip_;
+    };
+    memory_budget message_memory;
+
     snapshot current() const;
     bool trusted_ip(const std::string& ip) const;
     /// "session=<id> ip=<ip> listener=<name>": the prefix of every log line of a session.
@@ -78,12 +96,22 @@ struct server_state {
     void load_tls();
     void load_access_lists();
 
+    /// Counts a disconnection of `ip` for naming unknown recipients; true when it reached
+    /// smtp.unknown_recipient_ban_after within the last hour (then the count starts over).
+    bool enumeration_offence(const std::string& ip);
+
     /// Bans `ip` for policy.long_line_ban (no-op when that is 0); logs it.
     void ban_long_line(const std::string& ip, const std::string& tag);
 
 private:
     mutable std::mutex mutex_;
     snapshot snap_;
+    struct offence {
+        unsigned count = 0;
+        std::chrono::steady_clock::time_point first{};
+    };
+    std::mutex offence_mutex_;
+    std::unordered_map<std::string, offence> offences_;
 };
 
 }  // namespace mailharness::refmaild

@@ -122,6 +122,7 @@ public:
     std::string reject_reason_;
     std::string rcpt_reason_;
     unsigned auth_failures_ = 0;  // failures recorded so far (the loop logs each)
+    bool out_of_memory_budget = false;  // the message in progress went past smtp.max_buffered_*
     // Rules outcome for the message check_message() last accepted.
     const rules::decision& rules_decision() const { return decision_; }
 
@@ -191,6 +192,12 @@ public:
 
     smtp::message_verdict check_message(const smtp::envelope& env, std::string_view message) override {
         reject_reason_.clear();
+        if (out_of_memory_budget) {
+            // The content was dropped while it arrived (smtp.max_buffered_*): refuse, try later.
+            out_of_memory_budget = false;
+            reject_reason_ = "memory";
+            return {452, smtp::es(4, 3, 1), "Insufficient system storage; try again later"};
+        }
         const auto& cfg = srv_.settings;
         mail::header_limits limits;
         if (cfg.smtp.max_header_size) limits.max_size = static_cast<std::size_t>(cfg.smtp.max_header_size);
@@ -298,6 +305,24 @@ std::string_view reply_head(const std::string& out, std::size_t from) {
     return v.substr(0, sp == std::string_view::npos ? v.size() : sp);
 }
 
+// Message octets a session holds in memory, charged to the server's budget (smtp.max_buffered_*)
+// and given back when the message is delivered, refused or dropped.
+struct memory_charge {
+    server_state& srv;
+    const std::string& ip;
+    std::uint64_t held = 0;
+    bool take(std::uint64_t n) {
+        if (!srv.message_memory.take(ip, n)) return false;
+        held += n;
+        return true;
+    }
+    void release() {
+        if (held) srv.message_memory.give_back(ip, held);
+        held = 0;
+    }
+    ~memory_charge() { release(); }
+};
+
 smtp::server_session_settings session_settings(const server_state& srv, listener_kind kind) {
     const auto& s = srv.settings.smtp;
     smtp::server_session_settings ss;
@@ -372,6 +397,9 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
     std::uint64_t message_seq = 0;
     std::string end_reason = "quit";
     net::error_code ec;
+    memory_charge charge{srv, ip};
+    unsigned unknown_recipients = 0;
+    const bool enumeration_guard = kind == listener_kind::smtp && cfg.unknown_recipient_limit > 0;
 
     // Writes the pending replies, after the delay the session asks for (failed AUTH, errors).
     auto flush = [&](std::chrono::milliseconds extra = std::chrono::milliseconds(0)) -> awaitable<bool> {
@@ -433,6 +461,8 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
             }
             conn->consume(used);
             line_deadline = net::after(cfg.command_timeout);
+            // A transaction ended by RSET, QUIT or a refusal holds no message memory.
+            if (charge.held && session.current().recipients.empty()) charge.release();
 
             // Log what the policy refused (the lines fail2ban-style tools match on).
             if (hooks.auth_failures_ != auth_failures_before) {
@@ -447,6 +477,25 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                            (head.starts_with("550") || head.starts_with("554") || head.starts_with("553"))) {
                     srv.metrics.recipients_rejected.add(hooks.rcpt_reason_);
                     srv.log.info(tag + " event=rcpt_refused reason=" + hooks.rcpt_reason_);
+                    if (hooks.rcpt_reason_ == "unknown_user") ++unknown_recipients;
+                }
+            }
+            std::chrono::milliseconds tarpit{0};
+            if (hooks.rcpt_reason_ == "unknown_user" && enumeration_guard && session.authenticated_user().empty()) {
+                if (unknown_recipients >= cfg.unknown_recipient_limit) {
+                    // Mailbox enumeration through RCPT TO: disconnect, and ban a repeat offender.
+                    out += "421 4.7.0 " + srv.settings.server.hostname + " Error: too many unknown recipients; closing connection\r\n";
+                    a = smtp::action::close;
+                    end_reason = "too_many_unknown_recipients";
+                    srv.log.info(tag + " event=enumeration_disconnect unknown_recipients=" + std::to_string(unknown_recipients));
+                    if (srv.enumeration_offence(ip) && srv.settings.policy.enumeration_ban.count() > 0) {
+                        auto secs = std::chrono::duration_cast<std::chrono::seconds>(srv.settings.policy.enumeration_ban);
+                        srv.bans.ban(ip, std::max(secs, std::chrono::seconds(1)));
+                        srv.log.info(tag + " event=banned reason=enumeration seconds=" + std::to_string(secs.count()));
+                    }
+                } else if (unknown_recipients >= 2) {
+                    tarpit = std::min<std::chrono::milliseconds>(
+                        cfg.unknown_recipient_delay * (1LL << std::min<unsigned>(unknown_recipients - 2, 10)), std::chrono::seconds(10));
                 }
             }
             hooks.rcpt_reason_.clear();
@@ -509,9 +558,22 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                         std::uint64_t received = 0;
                         for (;;) {
                             auto in = conn->input();
+                            const std::size_t before = content.size();
                             const std::size_t n = decoder.put(in, content);
                             conn->consume(n);
                             received += n;
+                            if (content.size() > before && !hooks.out_of_memory_budget &&
+                                !charge.take(content.size() - before)) {
+                                // Over the server's (or this IP's) in-flight budget: read the
+                                // rest, keep nothing, refuse with 452 at the end.
+                                hooks.out_of_memory_budget = true;
+                                srv.log.warn(tag + " event=memory_budget_exceeded in_use=" +
+                                             std::to_string(srv.message_memory.in_use()));
+                            }
+                            if (hooks.out_of_memory_budget) {
+                                std::string().swap(content);
+                                charge.release();
+                            }
                             if (decoder.done()) break;
                             auto deadline = net::after(cfg.data_timeout);
                             if (cfg.min_data_rate > 0) {
@@ -531,6 +593,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                         if (!open) break;
                         srv.metrics.bytes_received.fetch_add(received, std::memory_order_relaxed);
                         a = session.on_data_end(decoder, std::move(content), out);
+                        if (a != smtp::action::deliver) charge.release();
                         if (a == smtp::action::read_command) {
                             auto r = decoder.result();
                             std::string reason = r == smtp::errc::message_too_big ? "too_big"
@@ -554,7 +617,17 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                         for (;;) {
                             auto in = conn->input();
                             std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, in.size()));
-                            if (keep) chunk.append(in.substr(0, take));
+                            if (keep && !hooks.out_of_memory_budget && take > 0 && !charge.take(take)) {
+                                hooks.out_of_memory_budget = true;
+                                srv.log.warn(tag + " event=memory_budget_exceeded in_use=" +
+                                             std::to_string(srv.message_memory.in_use()));
+                            }
+                            if (hooks.out_of_memory_budget) {
+                                std::string().swap(chunk);
+                                charge.release();
+                            } else if (keep) {
+                                chunk.append(in.substr(0, take));
+                            }
                             conn->consume(take);
                             left -= take;
                             got += take;
@@ -576,6 +649,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                         srv.metrics.bytes_received.fetch_add(got, std::memory_order_relaxed);
                         hooks.reject_reason_.clear();
                         a = session.on_bdat_chunk(chunk, out);
+                        if (a != smtp::action::deliver && session.current().recipients.empty()) charge.release();
                         if (!hooks.reject_reason_.empty()) {
                             srv.metrics.messages_rejected.add(hooks.reject_reason_);
                             srv.log.info(tag + " event=message_rejected reason=" + hooks.reject_reason_);
@@ -597,6 +671,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                             srv.metrics.discarded_by_rule++;
                             srv.log.info(tag + " event=discarded id=" + msg_id);
                             session.on_delivered({}, msg_id, out);
+                            charge.release();
                             a = smtp::action::read_command;
                             break;
                         }
@@ -633,6 +708,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                                          " tls=" + (session.tls_version().empty() ? "-" : session.tls_version()));
                         }
                         session.on_delivered(result.ec, msg_id, out);
+                        charge.release();
                         a = smtp::action::read_command;
                         break;
                     }
@@ -640,7 +716,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                     case smtp::action::read_command: break;
                 }
             }
-            std::chrono::milliseconds extra{0};
+            std::chrono::milliseconds extra = tarpit;
             if (!session.authenticated_user().empty() && !auth_logged) {
                 srv.metrics.auth.add("smtp/success");
                 auth_logged = true;

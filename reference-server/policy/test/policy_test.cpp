@@ -72,6 +72,7 @@ TEST(ban_list, bans_expire_and_survive_restart) {
         EXPECT_TRUE(b.banned("192.0.2.7", now));
         EXPECT_FALSE(b.banned("192.0.2.7", now + std::chrono::hours(2)));
         EXPECT_FALSE(b.banned("192.0.2.8", now));
+        EXPECT_FALSE(b.flush());
     }
     ban_list again(file);
     ASSERT_FALSE(again.load());
@@ -113,3 +114,26 @@ TEST(ban_list, expiry_beyond_the_clock_is_skipped) {
 }
 
 }  // namespace
+
+TEST(ban_list, a_ban_storm_is_written_in_few_rewrites_and_capped) {
+    auto file = std::filesystem::temp_directory_path() / ("bans-storm-" + std::to_string(std::random_device{}()));
+    {
+        ban_list b(file, 1000);
+        auto now = ban_list::clock::now();
+        for (int i = 0; i < 5000; ++i) {
+            EXPECT_FALSE(b.ban("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250), std::chrono::seconds(3600 + i), now));
+        }
+        EXPECT_LE(b.size(), 1000u);
+        // The longest bans stay: the last ones given.
+        EXPECT_TRUE(b.banned("10.0.19.249", now));
+        EXPECT_FALSE(b.banned("10.0.0.0", now));
+        EXPECT_FALSE(b.flush());
+        // Coalesced: far fewer file rewrites than bans.
+        EXPECT_LT(b.writes(), 5000u);
+    }
+    ban_list again(file);
+    ASSERT_FALSE(again.load());
+    EXPECT_TRUE(again.banned("10.0.19.249"));
+    EXPECT_LE(again.size(), 1000u);
+    std::filesystem::remove(file);
+}

@@ -172,8 +172,26 @@ struct smtp_settings {
     /// data_rate_grace has passed (Postfix's smtpd_min_data_rate is 500): a client that trickles
     /// a message cannot hold a slot for data_timeout per byte (0: no minimum).
     std::uint64_t min_data_rate = 500;
+    /// Most message octets all SMTP sessions together may hold in memory while receiving
+    /// DATA/BDAT; a transfer that would go past it is read to its end but dropped, and refused
+    /// with 452 4.3.1 (the client retries later). 0: no limit.
+    std::uint64_t max_buffered_total = 1ull << 30;
+    /// The same bound for the sessions of one client IP.
+    std::uint64_t max_buffered_per_ip = 256ull << 20;
     /// Time at the start of a DATA transfer or BDAT chunk before min_data_rate applies.
     std::chrono::milliseconds data_rate_grace{std::chrono::seconds(30)};
+    /// Unknown local recipients (RCPT 550 5.1.1) an unauthenticated client on the smtp listener
+    /// may name in one session before it is told 421 and disconnected; from the second on, each
+    /// reply waits longer (unknown_recipient_delay, doubled each time, at most 10 s). This stops
+    /// a scanner listing mailboxes through RCPT TO, as Postfix's error counters and tarpitting do.
+    /// The trade-off: accepting every recipient and bouncing later would hide the user list too,
+    /// but sends backscatter to forged senders; refusing at RCPT and rate-limiting does not. 0: off.
+    unsigned unknown_recipient_limit = 5;
+    /// The first tarpit delay (see unknown_recipient_limit).
+    std::chrono::milliseconds unknown_recipient_delay{std::chrono::seconds(1)};
+    /// Disconnections for unknown recipients after which the client IP is banned for
+    /// policy.enumeration_ban (within an hour; 0: never ban).
+    unsigned unknown_recipient_ban_after = 3;
     /// Reply to VRFY and EXPN: 252 (RFC 5321 3.5.3 "cannot verify"; EXPN still gets 502) or 502
     /// (both disabled). Never a user list.
     int vrfy_reply = 252;
@@ -239,6 +257,9 @@ struct policy_settings {
     /// Banned IPs get 554 at connect; bans are kept in <store.data_dir>/bans across restarts.
     /// 0 disables the ban (the connection is still closed).
     std::chrono::milliseconds long_line_ban{std::chrono::hours(1)};
+    /// How long a client IP is banned after smtp.unknown_recipient_ban_after disconnections for
+    /// naming unknown recipients (mailbox enumeration). 0 disables the ban.
+    std::chrono::milliseconds enumeration_ban{std::chrono::hours(1)};
 };
 
 struct metrics_settings {
