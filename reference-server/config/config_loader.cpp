@@ -626,6 +626,8 @@ const schema_node& schema() {
                           {"optional", client_cert_mode::optional},
                           {"required", client_cert_mode::required}});
             }),
+            leaf("handshake_timeout", [](R r, N n, S s) { r.duration(n, s.tls.handshake_timeout); }),
+            leaf("close_timeout", [](R r, N n, S s) { r.duration(n, s.tls.close_timeout); }),
             leaf("expiry_warning_days", [](R r, N n, S s) { r.integer(n, s.tls.expiry_warning_days); }),
         }),
         section("auth", {

@@ -22,6 +22,7 @@
 #include "mailharness/refmaild/maildir_folder.hpp"
 #include "state.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 namespace mailharness::refmaild {
@@ -59,6 +60,7 @@ struct server::impl {
     std::optional<std::string> admit(const std::string& ip, const std::string& listener, const std::string& refusal);
     std::string metrics_text() const;
     awaitable<void> metrics_loop();
+    awaitable<void> memory_loop();
     awaitable<void> serve_metrics(tcp::socket socket);
 };
 
@@ -132,6 +134,7 @@ void server::impl::add_listener(const std::string& name, const config::listener_
     o.implicit_tls = implicit_tls;
     o.tls = &state.tls;
     o.limits = &limits;
+    o.handshake_timeout = state.settings.tls.handshake_timeout;
     o.busy_text = std::move(busy_text);
     o.admit = [this, name, refusal](const std::string& ip) { return admit(ip, name, refusal); };
     o.session = [session](std::shared_ptr<net::connection> c, net::connection_limits::ticket t) -> awaitable<void> {
@@ -272,6 +275,25 @@ awaitable<void> server::impl::metrics_loop() {
     }
 }
 
+// After a flood of connections closes, glibc keeps the freed memory in its arenas; give it back
+// to the system once the connection count has fallen well below its peak.
+awaitable<void> server::impl::memory_loop() {
+    asio::steady_timer timer(*ioc);
+    std::int64_t peak = 0;
+    while (!stopped) {
+        timer.expires_after(std::chrono::seconds(5));
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec || stopped) co_return;
+        const std::int64_t now = state.metrics.connections_active.load();
+        peak = std::max(peak, now);
+        if (peak - now >= 256 && now <= peak / 2) {
+            ::malloc_trim(0);
+            state.log.debug("event=memory_trimmed connections=" + std::to_string(now) + " peak=" + std::to_string(peak));
+            peak = now;
+        }
+    }
+}
+
 // ---- server ----
 
 server::server(config::refmaild_settings settings) : impl_(std::make_unique<impl>(std::move(settings))) {
@@ -364,6 +386,7 @@ void server::start() {
         asio::co_spawn(*im.ioc, im.metrics_loop(), asio::detached);
     }
     for (auto& l : im.listeners) l->start();
+    asio::co_spawn(*im.ioc, im.memory_loop(), asio::detached);
     im.work.emplace(im.ioc->get_executor());
     unsigned n = std::max(1u, st.settings.server.io_threads);
     for (unsigned i = 0; i < n; ++i) im.threads.emplace_back([&im] { im.ioc->run(); });

@@ -529,7 +529,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                             srv.log.info(tag + " event=starttls_discarded bytes=" + std::to_string(conn->input().size()));
                         }
                         framer.reset();
-                        ec = co_await conn->handshake_server(srv.tls.get(), net::after(std::chrono::seconds(30)));
+                        ec = co_await conn->handshake_server(srv.tls.get(), net::after(srv.settings.tls.handshake_timeout));
                         if (ec) {
                             srv.metrics.tls_failures++;
                             srv.log.info(tag + " event=tls_failed error=\"" + ec.message() + "\"");
@@ -751,7 +751,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
     }
     srv.metrics.bytes_received.fetch_add(0, std::memory_order_relaxed);
     if (end_reason != "quit" && end_reason != "eof") srv.metrics.server_closes.add(end_reason);
-    co_await conn->shutdown(net::after(std::chrono::seconds(5)));
+    co_await conn->shutdown(net::after(srv.settings.tls.close_timeout));
     srv.log.info(tag + " event=disconnect reason=" + end_reason);
 }
 

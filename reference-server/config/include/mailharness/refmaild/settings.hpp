@@ -96,6 +96,12 @@ struct tls_settings {
     std::string groups = "X25519:P-256:P-384";
     /// Whether to ask clients for a certificate.
     client_cert_mode client_cert = client_cert_mode::none;
+    /// Time a client has to complete a TLS handshake (implicit TLS, STARTTLS, STLS) from its
+    /// start; a half ClientHello or a silent client is cut then.
+    std::chrono::milliseconds handshake_timeout{std::chrono::seconds(30)};
+    /// Time the server waits for the client's close_notify after sending its own at the end of
+    /// a TLS session; a client that ignores it is cut then.
+    std::chrono::milliseconds close_timeout{std::chrono::seconds(5)};
     /// --check-config warns when the certificate expires within this many days (0: never warn).
     unsigned expiry_warning_days = 30;
 };
