@@ -1,24 +1,24 @@
 #include "connection.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <openssl/err.h>
-#include <openssl/x509v3.h>
 
-#include <cerrno>
-#include <cstring>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+
+#include <optional>
 #include <stdexcept>
+
+#include "mailharness/net/connection.hpp"
+#include "mailharness/net/connector.hpp"
 
 namespace mailharness::conform::detail {
 
-namespace {
+namespace asio = boost::asio;
 
-using clock = std::chrono::steady_clock;
+namespace {
 
 std::string ssl_reason() {
     const unsigned long e = ERR_get_error();
@@ -29,162 +29,117 @@ std::string ssl_reason() {
     return buf;
 }
 
+// The end of a connection, however the peer ended it.
+bool is_end(const net::error_code& ec) {
+    return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset ||
+           ec.category() == asio::error::get_ssl_category();
+}
+
+bool is_resolve_error(const net::error_code& ec) {
+    return ec == net::errc::resolve_failed || ec.category() == asio::error::get_netdb_category() ||
+           ec.category() == asio::error::get_addrinfo_category();
+}
+
 }  // namespace
+
+struct connection::impl {
+    asio::io_context ioc{1};
+    std::shared_ptr<net::connection> conn;  // destroyed before ioc (declared after it)
+
+    // Runs `op` on the private io_context until it completes; its result, or its exception.
+    // Other work (net's deadline timer) may stay pending: it runs during later calls.
+    template <class T>
+    T run(asio::awaitable<T> op) {
+        std::optional<T> result;
+        std::exception_ptr error;
+        bool done = false;
+        asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T r) {
+            error = e;
+            if (!e) result = std::move(r);
+            done = true;
+        });
+        ioc.restart();
+        while (!done && ioc.run_one() > 0) {
+        }
+        if (error) std::rethrow_exception(error);
+        if (!done) throw std::runtime_error("internal error: the operation did not complete");
+        return std::move(*result);
+    }
+};
+
+connection::connection() : impl_(std::make_unique<impl>()) {}
 
 connection::~connection() { close(); }
 
 void connection::close() noexcept {
-    if (ssl_) {
-        SSL_free(ssl_);
-        ssl_ = nullptr;
-    }
-    if (fd_ >= 0) {
-        ::close(fd_);
-        fd_ = -1;
+    if (impl_->conn) {
+        impl_->conn->close();
+        impl_->conn.reset();
     }
 }
 
-bool connection::wait(short events, clock::time_point deadline) {
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-        if (left <= 0) return false;
-        pollfd p{fd_, events, 0};
-        const int r = ::poll(&p, 1, static_cast<int>(left));
-        if (r > 0) return true;
-        if (r == 0) return false;
-        if (errno != EINTR) throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
-    }
-}
+bool connection::is_open() const noexcept { return impl_->conn && impl_->conn->socket().is_open(); }
+
+bool connection::tls() const noexcept { return impl_->conn && impl_->conn->tls_active(); }
+
+SSL* connection::native_ssl() const noexcept { return impl_->conn ? impl_->conn->ssl_handle() : nullptr; }
 
 void connection::open(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
     close();
-    const auto deadline = clock::now() + timeout;
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    if (int r = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); r != 0) {
-        throw std::runtime_error("resolve " + host + ": " + ::gai_strerror(r));
+    net::connect_options options;
+    options.host = host;
+    options.port = port;
+    options.connect_timeout = timeout.count() > 0 ? timeout : std::chrono::milliseconds(1);
+    auto r = impl_->run(net::connect(impl_->ioc.get_executor(), options));
+    if (r.ec) {
+        if (is_resolve_error(r.ec)) throw std::runtime_error("resolve " + host + ": " + r.ec.message());
+        throw std::runtime_error("connect " + host + ":" + std::to_string(port) + ": " +
+                                 (net::is_timeout(r.ec) ? std::string("Connection timed out") : r.ec.message()));
     }
-    std::string last = "no address";
-    for (auto* a = res; a; a = a->ai_next) {
-        fd_ = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd_ < 0) continue;
-        int r = ::connect(fd_, a->ai_addr, a->ai_addrlen);
-        if (r != 0 && errno == EINPROGRESS) {
-            if (wait(POLLOUT, deadline)) {
-                int err = 0;
-                socklen_t len = sizeof err;
-                ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-                r = err == 0 ? 0 : -1;
-                errno = err;
-            } else {
-                errno = ETIMEDOUT;
-            }
-        }
-        if (r == 0) {
-            ::freeaddrinfo(res);
-            return;
-        }
-        last = std::strerror(errno);
-        ::close(fd_);
-        fd_ = -1;
-    }
-    ::freeaddrinfo(res);
-    throw std::runtime_error("connect " + host + ":" + std::to_string(port) + ": " + last);
+    impl_->conn = std::move(r.conn);
 }
 
 void connection::start_tls(SSL_CTX* ctx, const std::string& host, std::chrono::milliseconds timeout) {
-    const auto deadline = clock::now() + timeout;
-    ssl_ = SSL_new(ctx);
-    if (!ssl_) throw std::runtime_error("SSL_new: " + ssl_reason());
-    SSL_set_fd(ssl_, fd_);
-    in6_addr ip6;
-    in_addr ip4;
-    const bool is_ip = ::inet_pton(AF_INET, host.c_str(), &ip4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &ip6) == 1;
-    if (!is_ip) SSL_set_tlsext_host_name(ssl_, host.c_str());
-    if (SSL_CTX_get_verify_mode(ctx) != SSL_VERIFY_NONE) {
-        X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
-        if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
-        else X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
-    }
-    for (;;) {
-        const int r = SSL_connect(ssl_);
-        if (r == 1) return;
-        const int e = SSL_get_error(ssl_, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            if (!wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
-                throw std::runtime_error("TLS handshake timed out");
-            }
-            continue;
-        }
-        std::string why = ssl_reason();
-        const long v = SSL_get_verify_result(ssl_);
+    if (!impl_->conn) throw std::runtime_error("TLS handshake failed: not connected");
+    // The Asio context takes a reference of its own; the caller keeps theirs.
+    SSL_CTX_up_ref(ctx);
+    auto context = std::make_shared<asio::ssl::context>(ctx);
+    const net::client_tls_options options{.host = host, .verify = SSL_CTX_get_verify_mode(ctx) != SSL_VERIFY_NONE};
+    const auto ec = impl_->run(impl_->conn->handshake_client(context, options, net::clock::now() + timeout));
+    if (!ec) return;
+    if (net::is_timeout(ec)) throw std::runtime_error("TLS handshake timed out");
+    std::string why = ec.message();
+    if (SSL* ssl = impl_->conn->ssl_handle()) {
+        const long v = SSL_get_verify_result(ssl);
         if (v != X509_V_OK) why += " (certificate: " + std::string(X509_verify_cert_error_string(v)) + ")";
-        throw std::runtime_error("TLS handshake failed: " + why);
     }
+    ERR_clear_error();
+    throw std::runtime_error("TLS handshake failed: " + why);
 }
 
 void connection::write(std::string_view data, std::chrono::milliseconds timeout) {
-    const auto deadline = clock::now() + timeout;
-    while (!data.empty()) {
-        if (ssl_) {
-            std::size_t n = 0;
-            const int r = SSL_write_ex(ssl_, data.data(), data.size(), &n);
-            if (r == 1) {
-                data.remove_prefix(n);
-                continue;
-            }
-            const int e = SSL_get_error(ssl_, r);
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) throw std::runtime_error("TLS write: " + ssl_reason());
-            if (!wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) throw std::runtime_error("write timed out");
-            continue;
-        }
-        const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-        if (n > 0) {
-            data.remove_prefix(static_cast<std::size_t>(n));
-        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (!wait(POLLOUT, deadline)) throw std::runtime_error("write timed out");
-        } else {
-            throw std::runtime_error(std::string("write: ") + std::strerror(errno));
-        }
-    }
+    if (!impl_->conn) throw std::runtime_error("write: not connected");
+    const auto ec = impl_->run(impl_->conn->write(data, net::clock::now() + timeout));
+    if (!ec) return;
+    if (net::is_timeout(ec)) throw std::runtime_error("write timed out");
+    throw std::runtime_error((tls() ? "TLS write: " : "write: ") + ec.message());
 }
 
 read_status connection::read_some(std::string& out, std::chrono::milliseconds timeout) {
-    const auto deadline = clock::now() + timeout;
-    char buf[16384];
-    for (;;) {
-        if (ssl_) {
-            std::size_t n = 0;
-            const int r = SSL_read_ex(ssl_, buf, sizeof buf, &n);
-            if (r == 1) {
-                out.append(buf, n);
-                return read_status::data;
-            }
-            const int e = SSL_get_error(ssl_, r);
-            if (e == SSL_ERROR_ZERO_RETURN) return read_status::eof;
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                if (!wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) return read_status::timeout;
-                continue;
-            }
-            // A peer that closes the TCP connection without close_notify (or resets it) has
-            // closed it all the same.
-            if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_SSL) {
-                ERR_clear_error();
-                return read_status::eof;
-            }
-            throw std::runtime_error("TLS read: " + ssl_reason());
-        }
-        const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-        if (n > 0) {
-            out.append(buf, static_cast<std::size_t>(n));
-            return read_status::data;
-        }
-        if (n == 0) return read_status::eof;
-        if (errno == ECONNRESET) return read_status::eof;
-        if (errno != EAGAIN && errno != EINTR) throw std::runtime_error(std::string("read: ") + std::strerror(errno));
-        if (!wait(POLLIN, deadline)) return read_status::timeout;
+    if (!impl_->conn) throw std::runtime_error("read: not connected");
+    auto& c = *impl_->conn;
+    const auto ec = impl_->run(c.read_more(net::clock::now() + timeout, 16384));
+    if (!ec) {
+        out.append(c.input());
+        c.consume(c.input().size());
+        return read_status::data;
     }
+    if (net::is_timeout(ec)) return read_status::timeout;
+    if (is_end(ec)) {
+        ERR_clear_error();
+        return read_status::eof;
+    }
+    throw std::runtime_error((tls() ? "TLS read: " : "read: ") + ec.message());
 }
 
 SSL_CTX* make_client_ctx(bool insecure, const std::string& cafile, int only_version) {

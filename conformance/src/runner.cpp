@@ -12,6 +12,7 @@
 #include "connection.hpp"
 #include "regex.hpp"
 #include "tls_inspect.hpp"
+#include "mailharness/smtp/ehlo.hpp"
 #include "mailharness/smtp/reply.hpp"
 
 namespace mailharness::conform {
@@ -82,6 +83,7 @@ std::string reply_text(const smtp::reply& r) {
 struct received {
     int code = 0;
     std::string text;
+    smtp::reply reply;  ///< as parsed
 };
 
 enum class got { reply, eof, timeout };
@@ -121,9 +123,11 @@ public:
                     throw step_failure{"unparseable reply (" + ec.message() + ") near \"" + printable(in_, 80) + "\""};
                 }
                 if (parser_.done()) {
-                    const smtp::reply r = parser_.release();
+                    smtp::reply r = parser_.release();
                     parser_.next();
-                    out = {r.code, reply_text(r)};
+                    out.code = r.code;
+                    out.text = reply_text(r);
+                    out.reply = std::move(r);
                     std::istringstream lines(out.text);
                     for (std::string l; std::getline(lines, l);) transcript_ += "S: " + printable(l) + '\n';
                     return got::reply;
@@ -453,15 +457,8 @@ std::set<std::string> probe_smtp_capabilities(const target& t) {
         if (s.next(r, t.timeout) != got::reply || r.code != 220) throw std::runtime_error("no 220 greeting");
         s.send("EHLO " + t.local_domain + "\r\n", t.timeout);
         if (s.next(r, t.timeout) != got::reply || r.code != 250) throw std::runtime_error("EHLO refused");
-        std::set<std::string> caps;
-        std::istringstream lines(r.text);
-        std::string line;
-        std::getline(lines, line);  // the greeting line names the server, not a capability
-        while (std::getline(lines, line)) {
-            std::string keyword = line.size() > 4 ? line.substr(4, line.find(' ', 4) - 4) : "";
-            for (auto& ch : keyword) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-            if (!keyword.empty()) caps.insert(keyword);
-        }
+        const auto announced = smtp::parse_ehlo(r.reply);
+        std::set<std::string> caps(announced.keywords.begin(), announced.keywords.end());
         s.send("QUIT\r\n", t.timeout);
         s.next(r, t.timeout);
         return caps;

@@ -178,10 +178,19 @@ asio::awaitable<error_code> connection::write(std::string_view data, time_point 
 }
 
 asio::awaitable<error_code> connection::write(std::string_view a, std::string_view b, time_point deadline) {
-    if (a.empty() && b.empty()) co_return error_code{};
+    const std::array<asio::const_buffer, 2> bufs{asio::buffer(a), asio::buffer(b)};
+    return write_buffers(bufs, deadline);
+}
+
+asio::awaitable<error_code> connection::write(std::span<const asio::const_buffer> buffers, time_point deadline) {
+    return write_buffers(buffers, deadline);
+}
+
+template <class Buffers>
+asio::awaitable<error_code> connection::write_buffers(Buffers bufs, time_point deadline) {
+    if (asio::buffer_size(bufs) == 0) co_return error_code{};
     error_code ec;
     if (!arm(deadline, ec)) co_return ec;
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(a), asio::buffer(b)};
     std::size_t n = 0;
     {
         op_scope scope(op_active_);

@@ -134,6 +134,28 @@ TEST(connection, write_to_a_peer_that_never_reads_times_out) {
     EXPECT_EQ(ec, errc::timed_out) << ec.message();
 }
 
+TEST(connection, gather_write_sends_every_buffer_in_order) {
+    socket_pair p;
+    connection c(std::move(p.server));
+    const std::string a = "MAIL FROM:<a@b>\r\n", b(100000, 'x'), d = "\r\n.\r\n";
+    const std::vector<asio::const_buffer> bufs{asio::buffer(a), asio::buffer(b), asio::buffer(d)};
+    std::string got;
+    std::thread reader([&] {
+        char buf[65536];
+        error_code rec;
+        while (got.size() < a.size() + b.size() + d.size() && !rec) got.append(buf, p.client.read_some(asio::buffer(buf), rec));
+    });
+    error_code ec, empty;
+    run_coro(p.ioc, [&]() -> asio::awaitable<void> {
+        ec = co_await c.write(bufs, after(5s));
+        empty = co_await c.write(std::span<const asio::const_buffer>(), after(5s));
+    });
+    reader.join();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_FALSE(empty) << empty.message();
+    EXPECT_EQ(got, a + b + d);
+}
+
 TEST(connection, eof_is_reported) {
     socket_pair p;
     connection c(std::move(p.server));

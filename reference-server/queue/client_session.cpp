@@ -1,19 +1,10 @@
 #include "mailharness/refmaild/queue/client_session.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 namespace mailharness::refmaild::queue {
 
 namespace {
-
-std::string upper(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    }
-    return out;
-}
 
 bool needs_utf8(std::string_view s) {
     return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
@@ -26,32 +17,6 @@ rcpt_outcome class_of(const smtp::reply& r) {
 }
 
 }  // namespace
-
-capabilities parse_ehlo(const smtp::reply& r) {
-    capabilities c;
-    c.esmtp = r.code == 250;
-    for (std::size_t i = 1; i < r.lines.size(); ++i) {
-        std::string_view line = r.lines[i];
-        auto sp = line.find(' ');
-        std::string key = upper(line.substr(0, sp));
-        std::string_view arg = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
-        if (key == "PIPELINING") {
-            c.pipelining = true;
-        } else if (key == "STARTTLS") {
-            c.starttls = true;
-        } else if (key == "8BITMIME") {
-            c.eightbitmime = true;
-        } else if (key == "SMTPUTF8") {
-            c.smtputf8 = true;
-        } else if (key == "SIZE") {
-            c.size = true;
-            std::uint64_t v = 0;
-            auto [p, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), v);
-            if (ec == std::errc{} && p == arg.data() + arg.size()) c.size_limit = v;
-        }
-    }
-    return c;
-}
 
 client_session::client_session(client_params p)
     : p_(std::move(p)),

@@ -4,11 +4,13 @@
 #include "mailharness/refmaild/queue/client_session.hpp"
 #include "mailharness/refmaild/queue/dns.hpp"
 #include "mailharness/refmaild/queue/dsn.hpp"
+#include "mailharness/net/connection.hpp"
+#include "mailharness/net/connector.hpp"
+#include "mailharness/net/tls.hpp"
 #include "mailharness/smtp/data.hpp"
 #include "mailharness/smtp/reply.hpp"
 
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -47,12 +49,6 @@ std::string domain_of(std::string_view mailbox) {
     return at == std::string_view::npos ? std::string() : lower(mailbox.substr(at + 1));
 }
 
-bool is_ip_literal(const std::string& host) {
-    boost::system::error_code ec;
-    asio::ip::make_address(host, ec);
-    return !ec;
-}
-
 bool has_8bit(std::string_view s) {
     return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
 }
@@ -78,124 +74,24 @@ struct route {
     }
 };
 
-// An SMTP client connection: TCP that may become TLS, with a watchdog deadline that closes the
-// socket when it passes (every read and write first moves it).
-class client_connection {
-public:
-    explicit client_connection(asio::any_io_executor ex) : socket_(ex), watchdog_(ex) {}
-
-    void set_deadline(milliseconds d) {
-        deadline_ = clock_type::now() + d;
-        watchdog_.cancel();  // re-arm at the new deadline
-    }
-
-    awaitable<void> watch() {
-        while (!done_) {
-            watchdog_.expires_at(deadline_);
-            co_await watchdog_.async_wait(use_tuple);
-            if (done_) break;
-            if (clock_type::now() >= deadline_) {
-                timed_out_ = true;
-                boost::system::error_code ignored;
-                socket_.shutdown(tcp::socket::shutdown_both, ignored);
-                socket_.close(ignored);
-                break;
+// Reads from `conn` until `parser` has a whole reply, every read bounded by `deadline`. A parser
+// error is returned as is; socket errors as net gives them (errc::timed_out past the deadline).
+awaitable<boost::system::error_code> read_reply(net::connection& conn, smtp::reply_parser& parser, smtp::reply& out,
+                                                net::time_point deadline) {
+    for (;;) {
+        while (!conn.input().empty()) {
+            std::error_code ec;
+            conn.consume(parser.put(conn.input(), ec));
+            if (ec) co_return boost::system::error_code(ec);
+            if (parser.done()) {
+                out = parser.release();
+                parser.next();
+                co_return boost::system::error_code{};
             }
         }
+        if (auto ec = co_await conn.read_more(deadline, 16384)) co_return ec;
     }
-
-    void finish() {
-        done_ = true;
-        watchdog_.cancel();
-        boost::system::error_code ignored;
-        socket_.close(ignored);
-    }
-
-    awaitable<boost::system::error_code> connect(const tcp::endpoint& ep) {
-        auto [ec] = co_await socket_.async_connect(ep, use_tuple);
-        co_return ec;
-    }
-
-    awaitable<boost::system::error_code> handshake(ssl::context& ctx, const std::string& host, bool verify) {
-        in_.clear();  // plaintext received after the 220 to STARTTLS is not trusted (RFC 3207 5)
-        pos_ = 0;
-        tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
-        SSL* s = tls_->native_handle();
-        const bool ip = is_ip_literal(host);
-        if (!ip) SSL_set_tlsext_host_name(s, host.c_str());
-        if (verify) {
-            X509_VERIFY_PARAM* param = SSL_get0_param(s);
-            int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) : X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
-            if (ok != 1) co_return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
-            SSL_set_verify(s, SSL_VERIFY_PEER, nullptr);
-        } else {
-            SSL_set_verify(s, SSL_VERIFY_NONE, nullptr);
-        }
-        auto [ec] = co_await tls_->async_handshake(ssl::stream_base::client, use_tuple);
-        if (!ec) tls_version_ = SSL_get_version(s);
-        co_return ec;
-    }
-
-    awaitable<boost::system::error_code> write(std::string_view data) {
-        if (data.empty()) co_return boost::system::error_code{};
-        std::size_t n = 0;
-        boost::system::error_code ec;
-        if (tls_) {
-            std::tie(ec, n) = co_await asio::async_write(*tls_, asio::buffer(data), use_tuple);
-        } else {
-            std::tie(ec, n) = co_await asio::async_write(socket_, asio::buffer(data), use_tuple);
-        }
-        co_return ec;
-    }
-
-    // Reads until `parser` has a whole reply; a parser error is returned as is.
-    awaitable<std::error_code> read_reply(smtp::reply_parser& parser, smtp::reply& out) {
-        for (;;) {
-            if (pos_ < in_.size()) {
-                std::error_code ec;
-                pos_ += parser.put(std::string_view(in_).substr(pos_), ec);
-                if (ec) co_return ec;
-                if (parser.done()) {
-                    out = parser.release();
-                    parser.next();
-                    co_return std::error_code{};
-                }
-                continue;
-            }
-            in_.clear();
-            pos_ = 0;
-            char buf[16384];
-            std::size_t n = 0;
-            boost::system::error_code ec;
-            if (tls_) {
-                std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(buf), use_tuple);
-            } else {
-                std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buf), use_tuple);
-            }
-            if (ec) co_return std::error_code(ec.value(), std::system_category());
-            in_.append(buf, n);
-        }
-    }
-
-    awaitable<void> shutdown_tls() {
-        if (!tls_ || timed_out_) co_return;
-        co_await tls_->async_shutdown(use_tuple);
-    }
-
-    bool timed_out() const noexcept { return timed_out_; }
-    const std::string& tls_version() const noexcept { return tls_version_; }
-
-private:
-    tcp::socket socket_;
-    std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
-    asio::steady_timer watchdog_;
-    clock_type::time_point deadline_ = clock_type::now() + std::chrono::minutes(5);
-    std::string in_;
-    std::size_t pos_ = 0;
-    bool done_ = false;
-    bool timed_out_ = false;
-    std::string tls_version_;
-};
+}
 
 // What one connection attempt gave.
 struct attempt_result {
@@ -509,42 +405,49 @@ awaitable<attempt_result> runner::core::try_endpoint(const tcp::endpoint& ep, co
                                                      const std::string& wire, bool verify, client_session& session) {
     attempt_result res;
     const std::string where = h.host + "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
-    auto ex = co_await asio::this_coro::executor;
-    auto conn = std::make_shared<client_connection>(ex);
-    struct finisher {
-        std::shared_ptr<client_connection> c;
-        ~finisher() { c->finish(); }
-    } fin{conn};
-    conn->set_deadline(settings.connect_timeout);
-    asio::co_spawn(ex, [conn]() -> awaitable<void> { co_await conn->watch(); }, asio::detached);
-
     auto fail = [&](std::string status, std::string text) {
         res.error = {0, std::move(status), h.host, std::move(text)};
     };
-    if (auto ec = co_await conn->connect(ep)) {
+    // Every deadline below is joined to the operation it guards (net::connection): no watchdog.
+    net::connect_options options;
+    options.host = ep.address().to_string();
+    options.port = ep.port();
+    options.connect_timeout = settings.connect_timeout;
+    auto ex = co_await asio::this_coro::executor;
+    net::connect_result connected = co_await net::connect(ex, options);
+    if (connected.ec) {
         counters.connection_failures++;
-        fail("4.4.1", "connect to " + where + ": " + (conn->timed_out() ? std::string("timed out") : ec.message()));
+        fail("4.4.1", "connect to " + where + ": " +
+                          (net::is_timeout(connected.ec) ? std::string("timed out") : connected.ec.message()));
         co_return res;
     }
+    std::shared_ptr<net::connection> conn = std::move(connected.conn);
+    struct closer {
+        std::shared_ptr<net::connection> c;
+        ~closer() { c->close(); }
+    } fin{conn};
     counters.connections++;
     session = client_session(params);
     smtp::reply_parser parser;
     std::string out;
     std::string error;  // set when the connection failed mid-way
     for (;;) {
-        conn->set_deadline(timeout_for(session.waiting_for()));
         smtp::reply reply;
-        if (auto ec = co_await conn->read_reply(parser, reply)) {
-            error = conn->timed_out() ? "timed out waiting for a reply from " + where
-                                      : "lost connection with " + where + ": " + ec.message();
+        if (auto ec = co_await read_reply(*conn, parser, reply, net::after(timeout_for(session.waiting_for())))) {
+            error = net::is_timeout(ec) ? "timed out waiting for a reply from " + where
+                                        : "lost connection with " + where + ": " + ec.message();
             break;
         }
         client_step step = session.on_reply(reply, out);
         if (step == client_step::start_tls) {
-            conn->set_deadline(settings.greeting_timeout);
-            if (auto ec = co_await conn->handshake(*tls, h.host, verify)) {
+            // handshake_client drops any plaintext received after the 220 (RFC 3207 5) and sets
+            // SNI and the host-name check.
+            net::client_tls_options tls_options{.host = h.host, .verify = verify};
+            auto ec = co_await conn->handshake_client(tls, tls_options, net::after(settings.greeting_timeout));
+            if (ec) {
                 res.tls_failed = true;
-                error = "TLS handshake with " + where + " failed: " + (conn->timed_out() ? std::string("timed out") : ec.message());
+                error = "TLS handshake with " + where + " failed: " +
+                        (net::is_timeout(ec) ? std::string("timed out") : ec.message());
                 break;
             }
             log(runner_log_level::info, "event=queue_starttls host=" + where + " tls=" + conn->tls_version() +
@@ -552,14 +455,11 @@ awaitable<attempt_result> runner::core::try_endpoint(const tcp::endpoint& ep, co
             step = session.on_tls_established(out);
         }
         if (step == client_step::send || step == client_step::done) {
-            conn->set_deadline(step == client_step::done ? timeout_for(client_wait::quit) : settings.command_timeout);
-            auto ec = co_await conn->write(out);
+            auto ec = co_await conn->write(out, net::after(step == client_step::done ? timeout_for(client_wait::quit)
+                                                                                     : settings.command_timeout));
             out.clear();
             if (step == client_step::done) {
-                if (!ec) {
-                    conn->set_deadline(timeout_for(client_wait::quit));
-                    co_await conn->shutdown_tls();
-                }
+                if (!ec) co_await conn->shutdown(net::after(timeout_for(client_wait::quit)));
                 break;
             }
             if (ec) {
@@ -571,13 +471,12 @@ awaitable<attempt_result> runner::core::try_endpoint(const tcp::endpoint& ep, co
             boost::system::error_code ec;
             while (!rest.empty() && !ec) {
                 std::size_t n = std::min<std::size_t>(rest.size(), 256 * 1024);
-                conn->set_deadline(settings.data_block_timeout);
-                ec = co_await conn->write(rest.substr(0, n));
+                ec = co_await conn->write(rest.substr(0, n), net::after(settings.data_block_timeout));
                 rest.remove_prefix(n);
             }
             if (ec) {
-                error = conn->timed_out() ? "timed out sending the message to " + where
-                                          : "lost connection with " + where + " while sending the message: " + ec.message();
+                error = net::is_timeout(ec) ? "timed out sending the message to " + where
+                                            : "lost connection with " + where + " while sending the message: " + ec.message();
                 break;
             }
         }
@@ -622,7 +521,7 @@ awaitable<void> runner::core::deliver_group(envelope& env, const std::vector<std
     auto ex = co_await asio::this_coro::executor;
     for (const hop& h : r.hops) {
         std::vector<tcp::endpoint> endpoints;
-        if (is_ip_literal(h.host)) {
+        if (net::is_ip_literal(h.host)) {
             endpoints.emplace_back(asio::ip::make_address(h.host), h.port);
         } else {
             tcp::resolver resolver(ex);

@@ -13,6 +13,7 @@
 
 #include "engine_detail.hpp"
 #include "mailharness/load/actions.hpp"
+#include "mailharness/net/connector.hpp"
 
 namespace mailharness::load {
 
@@ -119,37 +120,42 @@ bool collector::series_at(std::uint32_t s, series_entry& out) const {
 
 // ---- connection ----
 
-connection::connection(worker& w, asio::any_io_executor ex) : w_(w), socket_(std::move(ex)) { w_.add(this); }
+connection::connection(worker& w) : w_(w), socket_(w.ioc) { w_.add(this); }
 
 connection::~connection() {
     close();
     w_.remove(this);
 }
 
-void connection::arm(std::chrono::microseconds timeout) noexcept {
-    deadline_ = std::min(clock_type::now() + timeout, hard_);
+time_point connection::deadline(std::chrono::microseconds timeout) noexcept {
+    constexpr auto grain = std::chrono::duration_cast<clock_type::duration>(std::chrono::milliseconds(100));
+    auto t = (clock_type::now() + timeout).time_since_epoch();
+    t = (t + grain - clock_type::duration(1)) / grain * grain;
+    const time_point rounded(t);
+    capped_ = rounded >= hard_;
+    return capped_ ? hard_ : rounded;
+}
+
+boost::system::error_code connection::classify(boost::system::error_code ec) noexcept {
+    if (!ec) return ec;
+    if (w_.aborting || (net::is_timeout(ec) && (capped_ || clock_type::now() >= hard_))) {
+        interrupted_ = true;
+        close();
+    } else if (net::is_timeout(ec)) {
+        timed_out_ = true;
+        close();
+    }
+    return ec;
 }
 
 void connection::close() noexcept {
     boost::system::error_code ignored;
-    if (socket_.is_open()) {
-        socket_.shutdown(tcp::socket::shutdown_both, ignored);
-        socket_.close(ignored);
-    }
+    if (conn_) conn_->close();
+    socket_.close(ignored);
 }
 
-void connection::sweep(time_point now) noexcept {
-    if (!socket_.is_open()) return;
-    if (w_.aborting || now >= hard_) {
-        interrupted_ = true;
-        close();
-    } else if (now >= deadline_) {
-        timed_out_ = true;
-        close();
-    }
-}
-
-asio::awaitable<boost::system::error_code> connection::connect(const tcp::endpoint& to, const asio::ip::address* from) {
+asio::awaitable<boost::system::error_code> connection::connect(const tcp::endpoint& to, const asio::ip::address* from,
+                                                               std::chrono::microseconds timeout) {
     boost::system::error_code ec;
     socket_.open(to.protocol(), ec);
     if (ec) co_return ec;
@@ -157,25 +163,27 @@ asio::awaitable<boost::system::error_code> connection::connect(const tcp::endpoi
         socket_.bind(tcp::endpoint(*from, 0), ec);
         if (ec) co_return ec;
     }
-    std::tie(ec) = co_await socket_.async_connect(to, use_tuple);
-    if (!ec) socket_.set_option(tcp::no_delay(true), ec);
+    ec = co_await net::connect_endpoint(socket_, to, deadline(timeout));
+    if (ec) co_return classify(ec);
+    conn_.emplace(std::move(socket_));  // sets TCP_NODELAY
     co_return ec;
 }
 
-asio::awaitable<boost::system::error_code> connection::handshake(ssl::context& ctx, const std::string& sni,
-                                                               const std::string& verify_host) {
-    tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
-    if (!sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
-    if (!verify_host.empty()) tls_->set_verify_callback(ssl::host_name_verification(verify_host));
-    auto [ec] = co_await tls_->async_handshake(ssl::stream_base::client, use_tuple);
-    co_return ec;
+asio::awaitable<boost::system::error_code> connection::handshake(std::shared_ptr<ssl::context> ctx,
+                                                                 net::client_tls_options options,
+                                                                 std::chrono::microseconds timeout) {
+    // Named arguments only: gcc 12 mishandles temporaries in a co_await expression.
+    const time_point until = deadline(timeout);
+    co_return classify(co_await conn_->handshake_client(ctx, options, until));
 }
 
-asio::awaitable<std::size_t> connection::read_some(asio::mutable_buffer b, boost::system::error_code& ec) {
-    std::size_t n = 0;
-    if (tls_) std::tie(ec, n) = co_await tls_->async_read_some(b, use_tuple);
-    else std::tie(ec, n) = co_await socket_.async_read_some(b, use_tuple);
-    co_return n;
+asio::awaitable<boost::system::error_code> connection::read_more(std::chrono::microseconds timeout, std::size_t max_read) {
+    co_return classify(co_await conn_->read_more(deadline(timeout), max_read));
+}
+
+asio::awaitable<boost::system::error_code> connection::write(std::span<const asio::const_buffer> b,
+                                                             std::chrono::microseconds timeout) {
+    co_return classify(co_await conn_->write(b, deadline(timeout)));
 }
 
 // ---- sleeper, worker ----
@@ -197,7 +205,7 @@ worker::worker(shared_state& s, unsigned i)
 void worker::abort() noexcept {
     aborting = true;
     for (auto* s : sleepers) s->cancel();
-    for (auto* c : live) c->sweep(clock_type::now());
+    for (auto* c : live) c->close();  // pending operations fail; the connection counts them as interrupted
 }
 
 namespace {
@@ -400,24 +408,17 @@ asio::awaitable<void> run_arrivals(worker& w, workload_runtime& wl) {
     drop_leftovers(w, wl, *st);
 }
 
-asio::awaitable<void> sweep_loop(worker& w) {
+// Flushes each finished second even while no session records anything.
+asio::awaitable<void> roll_loop(worker& w) {
     asio::steady_timer t(w.ioc);
     while (w.tasks > 0) {
         t.expires_after(std::chrono::milliseconds(100));
         co_await t.async_wait(use_tuple);
-        const auto now = clock_type::now();
-        for (std::size_t i = 0; i < w.live.size(); ++i) w.live[i]->sweep(now);
-        w.rec.roll(now);
+        w.rec.roll(clock_type::now());
     }
 }
 
 // ---- set-up ----
-
-bool is_ip_address(const std::string& host) {
-    boost::system::error_code ec;
-    asio::ip::make_address(host, ec);
-    return !ec;
-}
 
 std::shared_ptr<ssl::context> make_tls_context(const target& t, std::string& error) {
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
@@ -587,8 +588,9 @@ bool run(const scenario& s, const run_options& o, results& out, std::string& err
             if (!ctx) ctx = make_tls_context(t, error);
             if (!ctx) return false;
             rt.tls = ctx;
-            rt.sni = !t.sni.empty() ? t.sni : is_ip_address(t.host) ? std::string() : t.host;
-            if (t.verify) rt.verify_host = t.sni.empty() ? t.host : t.sni;
+            // net sends the name as SNI unless it is an IP literal, and checks the certificate
+            // against it (as a name or an address) when verifying.
+            rt.tls_options = {.host = t.sni.empty() ? t.host : t.sni, .verify = t.verify};
         }
         rt.users = w.users.empty() ? nullptr : s.find_pool(w.users);
         if (!w.message.empty()) rt.default_message = messages.at(w.message).get();
@@ -619,7 +621,7 @@ bool run(const scenario& s, const run_options& o, results& out, std::string& err
                 spawn(*w, run_arrivals(*w, rt));
             }
         }
-        asio::co_spawn(w->ioc, sweep_loop(*w), asio::detached);
+        asio::co_spawn(w->ioc, roll_loop(*w), asio::detached);
     }
 
     std::atomic<unsigned> finished{0};

@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "mailharness/load/results.hpp"
 #include "mailharness/load/scenario.hpp"
 #include "mailharness/load/schedule.hpp"
+#include "mailharness/net/connection.hpp"
 #include "mailharness/stats/histogram.hpp"
 
 namespace mailharness::load::detail {
@@ -136,56 +139,60 @@ private:
 
 struct worker;
 
-// A client connection: TCP, optionally TLS on top (implicit or after STARTTLS), with a deadline
-// that the worker's sweep enforces by closing the socket (pending operations then fail and the
-// driver sees timed_out()). Every operation moves the deadline to now + timeout, but never past
-// the iteration's hard deadline (ramp-down, end of run, abort), which counts as interrupted.
+// A client connection: a net::connection (a deadline joined to every operation, TLS with SNI
+// and the host-name check, plaintext dropped at a STARTTLS upgrade), plus what the driver needs.
+// Every operation's deadline is now + its timeout, rounded up to the next 100 ms (so that the
+// operations of a busy connection share one armed timer instead of re-arming it each time), and
+// never past the iteration's hard deadline (ramp-down, end of run). A failure at the hard
+// deadline, or after an abort (which closes every live connection), counts as interrupted;
+// one at an operation's own deadline as timed out.
 class connection {
 public:
-    connection(worker& w, asio::any_io_executor ex);
+    explicit connection(worker& w);
     ~connection();
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    asio::awaitable<boost::system::error_code> connect(const tcp::endpoint& to, const asio::ip::address* from);
-    asio::awaitable<boost::system::error_code> handshake(ssl::context& ctx, const std::string& sni,
-                                                         const std::string& verify_host);
-    asio::awaitable<std::size_t> read_some(asio::mutable_buffer b, boost::system::error_code& ec);
-    template <class Buffers>
-    asio::awaitable<std::size_t> write(const Buffers& b, boost::system::error_code& ec);
+    asio::awaitable<boost::system::error_code> connect(const tcp::endpoint& to, const asio::ip::address* from,
+                                                       std::chrono::microseconds timeout);
+    asio::awaitable<boost::system::error_code> handshake(std::shared_ptr<ssl::context> ctx,
+                                                         net::client_tls_options options,
+                                                         std::chrono::microseconds timeout);
+    /// Reads at least one more byte (at most `max_read`) into input().
+    asio::awaitable<boost::system::error_code> read_more(std::chrono::microseconds timeout, std::size_t max_read);
+    std::string_view input() const noexcept { return conn_ ? conn_->input() : std::string_view(); }
+    void consume(std::size_t n) noexcept {
+        if (conn_) conn_->consume(n);
+    }
+    /// Writes every buffer, in one gather write on plain TCP.
+    asio::awaitable<boost::system::error_code> write(std::span<const asio::const_buffer> b,
+                                                     std::chrono::microseconds timeout);
 
-    /// Deadline for the next operation.
-    void arm(std::chrono::microseconds timeout) noexcept;
     void set_hard_deadline(time_point t) noexcept { hard_ = t; }
-    /// Closes now (sweep, abort, end of session). Safe to call twice.
+    /// Closes now (abort, end of session). Safe to call twice.
     void close() noexcept;
-    bool is_open() const noexcept { return socket_.is_open(); }
+    bool is_open() noexcept { return conn_ ? conn_->socket().is_open() : socket_.is_open(); }
     bool timed_out() const noexcept { return timed_out_; }
     bool interrupted() const noexcept { return interrupted_; }
-    bool tls() const noexcept { return tls_ != nullptr; }
-    SSL* ssl_handle() noexcept { return tls_ ? tls_->native_handle() : nullptr; }
+    bool tls() const noexcept { return conn_ && conn_->tls_active(); }
+    SSL* ssl_handle() noexcept { return conn_ ? conn_->ssl_handle() : nullptr; }
 
-    // The worker's sweep: closes the connection when its deadline has passed.
-    void sweep(time_point now) noexcept;
     std::size_t registry_index = 0;
 
 private:
+    // The deadline of an operation that may take `timeout`.
+    time_point deadline(std::chrono::microseconds timeout) noexcept;
+    // Notes what a failed operation means (interrupted, timed out); returns `ec`.
+    boost::system::error_code classify(boost::system::error_code ec) noexcept;
+
     worker& w_;
-    tcp::socket socket_;
-    std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
-    time_point deadline_ = time_point::max();
+    tcp::socket socket_;                 // until connected
+    std::optional<net::connection> conn_;  // once connected
     time_point hard_ = time_point::max();
+    bool capped_ = false;  // the last operation's deadline was the hard deadline
     bool timed_out_ = false;
     bool interrupted_ = false;
 };
-
-template <class Buffers>
-asio::awaitable<std::size_t> connection::write(const Buffers& b, boost::system::error_code& ec) {
-    std::size_t n = 0;
-    if (tls_) std::tie(ec, n) = co_await asio::async_write(*tls_, b, use_tuple);
-    else std::tie(ec, n) = co_await asio::async_write(socket_, b, use_tuple);
-    co_return n;
-}
 
 // ---- the run ----
 
@@ -197,8 +204,7 @@ struct workload_runtime {
     std::vector<tcp::endpoint> endpoints;
     std::vector<asio::ip::address> sources;
     std::shared_ptr<ssl::context> tls;   // for tls != none
-    std::string sni;                     // empty: no SNI
-    std::string verify_host;             // name or address the certificate must match; empty: none
+    net::client_tls_options tls_options; // SNI and the name the certificate must match
     const user_pool* users = nullptr;
     const message_source* default_message = nullptr;
     time_point start;                    // after start_after
@@ -239,7 +245,7 @@ struct worker {
     unsigned index;
     asio::io_context ioc{1};
     recorder rec;
-    std::vector<connection*> live;      // for the sweep
+    std::vector<connection*> live;      // closed by an abort
     std::unordered_set<sleeper*> sleepers;
     bool aborting = false;
     std::size_t tasks = 0;              // coroutines still running

@@ -13,6 +13,7 @@
 #include "mailharness/sasl/base64.hpp"
 #include "mailharness/sasl/client.hpp"
 #include "mailharness/smtp/command.hpp"
+#include "mailharness/smtp/ehlo.hpp"
 #include "mailharness/smtp/reply.hpp"
 
 namespace mailharness::load::detail {
@@ -21,21 +22,6 @@ namespace {
 
 constexpr std::size_t read_buffer_size = 2048;
 constexpr std::string_view end_of_data = ".\r\n";
-
-bool iequals_prefix(std::string_view line, std::string_view word) {
-    if (line.size() < word.size()) return false;
-    for (std::size_t i = 0; i < word.size(); ++i)
-        if (std::toupper(static_cast<unsigned char>(line[i])) != word[i]) return false;
-    return line.size() == word.size() || line[word.size()] == ' ' || line[word.size()] == '=';
-}
-
-struct capabilities {
-    bool pipelining = false;
-    bool chunking = false;
-    bool starttls = false;
-    bool size = false;
-    std::vector<std::string> auth;
-};
 
 // A byte range of a message laid out in up to three parts, as buffers.
 template <class Out>
@@ -51,7 +37,7 @@ void slice(const message_parts& m, std::uint64_t from, std::uint64_t to, Out& ou
 
 class smtp_driver final : public session_driver {
 public:
-    smtp_driver(worker& w, workload_runtime& wl) : w_(w), wl_(wl), rbuf_(new char[read_buffer_size]) {
+    smtp_driver(worker& w, workload_runtime& wl) : w_(w), wl_(wl) {
         wbuf_.reserve(512);
         scratch_.reserve(1024);
         scratch2_.reserve(1024);
@@ -62,9 +48,8 @@ public:
 
     void end_session() noexcept override {
         conn_.reset();
-        rbeg_ = rend_ = 0;
         parser_ = smtp::reply_parser{};
-        caps_ = {};
+        caps_.clear();
         authenticated_.clear();
         in_txn_ = false;
     }
@@ -107,38 +92,30 @@ private:
 
     // ---- I/O ----
     asio::awaitable<outcome> flush_wbuf() {
-        boost::system::error_code ec;
-        conn_->arm(wl_.tgt->timeout);
-        const auto n = co_await conn_->write(asio::buffer(wbuf_), ec);
-        w_.rec.counters(wl()).bytes_sent += n;
-        if (ec) co_return fail_io(ec);
-        co_return outcome::ok;
+        buffers_.clear();
+        buffers_.push_back(asio::buffer(wbuf_));
+        co_return co_await write_buffers();
     }
     asio::awaitable<outcome> write_buffers() {
-        boost::system::error_code ec;
-        conn_->arm(wl_.tgt->timeout);
-        const auto n = co_await conn_->write(buffers_, ec);
-        w_.rec.counters(wl()).bytes_sent += n;
+        const auto ec = co_await conn_->write(buffers_, wl_.tgt->timeout);
         if (ec) co_return fail_io(ec);
+        w_.rec.counters(wl()).bytes_sent += asio::buffer_size(buffers_);
         co_return outcome::ok;
     }
     // Reads one whole reply into parser_ (valid until the next read_reply).
     asio::awaitable<outcome> read_reply() {
         if (parser_.done()) parser_.next();
         for (;;) {
-            if (rbeg_ < rend_) {
+            if (const auto in = conn_->input(); !in.empty()) {
                 std::error_code ec;
-                rbeg_ += parser_.put(std::string_view(rbuf_.get() + rbeg_, rend_ - rbeg_), ec);
+                conn_->consume(parser_.put(in, ec));
                 if (ec) co_return fail(error_class::protocol, 0, "malformed reply: " + ec.message());
                 if (parser_.done()) co_return outcome::ok;
+                continue;
             }
-            rbeg_ = rend_ = 0;
-            boost::system::error_code ec;
-            conn_->arm(wl_.tgt->timeout);
-            const auto n = co_await conn_->read_some(asio::buffer(rbuf_.get(), read_buffer_size), ec);
-            w_.rec.counters(wl()).bytes_received += n;
+            const auto ec = co_await conn_->read_more(wl_.tgt->timeout, read_buffer_size);
+            w_.rec.counters(wl()).bytes_received += conn_->input().size();  // all new: input() was empty
             if (ec) co_return fail_io(ec);
-            rend_ = n;
         }
     }
     // Reads a reply and checks its code class (2 for 2xx, 3 for 3xx).
@@ -251,8 +228,6 @@ private:
     worker& w_;
     workload_runtime& wl_;
     std::unique_ptr<connection> conn_;
-    std::unique_ptr<char[]> rbuf_;
-    std::size_t rbeg_ = 0, rend_ = 0;
     smtp::reply_parser parser_;
     std::string wbuf_;
     std::string scratch_, scratch2_;
@@ -262,7 +237,7 @@ private:
     std::string from_;
     std::string user_, password_;
     std::string authenticated_;
-    capabilities caps_;
+    smtp::capabilities caps_;  // reused: parse_ehlo keeps its vectors' memory
     metric action_ = metric::smtp_connect;
     std::size_t next_endpoint_ = 0;
     // transaction state of the single-step actions (mail, rcpt, data, bdat)
@@ -306,20 +281,18 @@ asio::awaitable<outcome> smtp_driver::execute(const step& s, iteration& it) {
 asio::awaitable<outcome> smtp_driver::do_connect(iteration& it) {
     end_session();
     action_ = metric::smtp_connect;
-    conn_ = std::make_unique<connection>(w_, w_.ioc.get_executor());
+    conn_ = std::make_unique<connection>(w_);
     conn_->set_hard_deadline(it.hard_deadline);
     const auto& ep = wl_.endpoints[next_endpoint_++ % wl_.endpoints.size()];
     const asio::ip::address* src = wl_.sources.empty() ? nullptr : &wl_.sources[w_.next_source++ % wl_.sources.size()];
     auto t0 = clock_type::now();
-    conn_->arm(wl_.tgt->connect_timeout);
-    if (auto ec = co_await conn_->connect(ep, src)) co_return fail_io(ec);
+    if (auto ec = co_await conn_->connect(ep, src, wl_.tgt->connect_timeout)) co_return fail_io(ec);
     record(metric::smtp_connect, t0);
     ++w_.rec.counters(wl()).connections;
     if (wl_.tgt->tls == tls_mode::implicit) {
         action_ = metric::smtp_tls_handshake;
         t0 = clock_type::now();
-        conn_->arm(wl_.tgt->timeout);
-        if (auto ec = co_await conn_->handshake(*wl_.tls, wl_.sni, wl_.verify_host)) co_return fail_io(ec, true);
+        if (auto ec = co_await conn_->handshake(wl_.tls, wl_.tls_options, wl_.tgt->timeout)) co_return fail_io(ec, true);
         record(metric::smtp_tls_handshake, t0);
     }
     action_ = metric::smtp_greeting;
@@ -339,29 +312,8 @@ asio::awaitable<outcome> smtp_driver::do_ehlo(iteration&, const smtp_params& p, 
     if (auto o = co_await flush_wbuf(); o != outcome::ok) co_return o;
     if (auto o = co_await expect(2, "250"); o != outcome::ok) co_return o;
     record(action_, t0);
-    caps_ = {};
-    if (ehlo) {
-        const auto& lines = parser_.get().lines;
-        for (std::size_t i = 1; i < lines.size(); ++i) {
-            const std::string_view l = lines[i];
-            if (iequals_prefix(l, "PIPELINING")) caps_.pipelining = true;
-            else if (iequals_prefix(l, "CHUNKING")) caps_.chunking = true;
-            else if (iequals_prefix(l, "STARTTLS")) caps_.starttls = true;
-            else if (iequals_prefix(l, "SIZE")) caps_.size = true;
-            else if (iequals_prefix(l, "AUTH")) {
-                std::string_view rest = l.substr(4);
-                while (!rest.empty()) {
-                    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '=')) rest.remove_prefix(1);
-                    const auto sp = rest.find(' ');
-                    std::string m(rest.substr(0, sp));
-                    std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-                    if (!m.empty()) caps_.auth.push_back(std::move(m));
-                    if (sp == std::string_view::npos) break;
-                    rest.remove_prefix(sp);
-                }
-            }
-        }
-    }
+    if (ehlo) smtp::parse_ehlo(parser_.get(), caps_);
+    else caps_.clear();
     co_return outcome::ok;
 }
 
@@ -373,14 +325,13 @@ asio::awaitable<outcome> smtp_driver::do_starttls(iteration&) {
     record(metric::smtp_starttls, t0);
     // RFC 3207 5: nothing the server sent before the handshake may be used after it (the
     // defence against command injection); a server that pipelined data here is broken.
-    if (rbeg_ != rend_) co_return fail(error_class::protocol, 0, "data after the STARTTLS reply, before the TLS handshake");
-    rbeg_ = rend_ = 0;
+    // (net's handshake_client drops such data in any case.)
+    if (!conn_->input().empty()) co_return fail(error_class::protocol, 0, "data after the STARTTLS reply, before the TLS handshake");
     parser_ = smtp::reply_parser{};
-    caps_ = {};
+    caps_.clear();
     action_ = metric::smtp_tls_handshake;
     t0 = clock_type::now();
-    conn_->arm(wl_.tgt->timeout);
-    if (auto ec = co_await conn_->handshake(*wl_.tls, wl_.sni, wl_.verify_host)) co_return fail_io(ec, true);
+    if (auto ec = co_await conn_->handshake(wl_.tls, wl_.tls_options, wl_.tgt->timeout)) co_return fail_io(ec, true);
     record(metric::smtp_tls_handshake, t0);
     co_return outcome::ok;
 }

@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -97,6 +98,10 @@ public:
     boost::asio::awaitable<error_code> write(std::string_view data, time_point deadline);
     /// Writes `a` then `b` in one gather write.
     boost::asio::awaitable<error_code> write(std::string_view a, std::string_view b, time_point deadline);
+    /// Writes every buffer of `buffers` in order, as one gather write on plain TCP (writev, so a
+    /// pipelined batch of commands and message parts costs one system call; under TLS each buffer
+    /// is its own record). The buffers must stay valid until the write completes.
+    boost::asio::awaitable<error_code> write(std::span<const boost::asio::const_buffer> buffers, time_point deadline);
 
     // ---- TLS ----
 
@@ -141,6 +146,10 @@ private:
     bool arm(time_point deadline, error_code& ec);
     // The result of an operation that returned `ec`: a timer-caused cancel becomes timed_out.
     error_code finish_op(error_code ec);
+    // The write operations' body (defined and instantiated in connection.cpp only). By value: the
+    // coroutine outlives the callers' locals.
+    template <class Buffers>
+    boost::asio::awaitable<error_code> write_buffers(Buffers buffers, time_point deadline);
 
     tcp::socket socket_;
     boost::asio::steady_timer timer_;

@@ -20,6 +20,7 @@
 
 #include "mailharness/refmaild/queue/envelope.hpp"
 #include "mailharness/refmaild/queue/transport_map.hpp"
+#include "mailharness/smtp/ehlo.hpp"
 #include "mailharness/smtp/reply.hpp"
 
 #include <cstdint>
@@ -29,19 +30,9 @@
 
 namespace mailharness::refmaild::queue {
 
-/// What EHLO announced.
-struct capabilities {
-    bool esmtp = false;  ///< EHLO accepted (false after the HELO fallback)
-    bool pipelining = false;
-    bool starttls = false;
-    bool eightbitmime = false;
-    bool smtputf8 = false;
-    bool size = false;              ///< SIZE offered
-    std::uint64_t size_limit = 0;   ///< its value; 0 = no fixed limit
-};
-
-/// Capabilities from a 250 reply to EHLO (first line is the greeting, later lines keywords).
-capabilities parse_ehlo(const smtp::reply& r);
+/// What EHLO announced, parsed by core's one EHLO parser (mailharness/smtp/ehlo.hpp).
+using smtp::capabilities;
+using smtp::parse_ehlo;
 
 struct client_params {
     std::string helo;                     ///< our host name for EHLO/HELO
