@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include "mailharness/ip_literal.hpp"
+
 namespace mailharness::net {
 
 namespace ssl = boost::asio::ssl;
@@ -90,10 +92,5 @@ bool prepare_client_ssl(SSL* s, const std::string& host, bool verify) {
     return true;
 }
 
-bool is_ip_literal(const std::string& host) noexcept {
-    in_addr a4;
-    in6_addr a6;
-    return ::inet_pton(AF_INET, host.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &a6) == 1;
-}
 
 }  // namespace mailharness::net

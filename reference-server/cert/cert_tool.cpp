@@ -1,3 +1,4 @@
+#include "mailharness/ip_literal.hpp"
 #include "mailharness/refmaild/cert_tool.hpp"
 
 #include <arpa/inet.h>
@@ -55,10 +56,7 @@ std::error_code openssl_error(cert_errc e = cert_errc::openssl_failure) {
     return e;
 }
 
-bool is_ip_literal(const std::string& s) {
-    unsigned char buf[16];
-    return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
+using mailharness::is_ip_literal;
 
 // A host name (RFC 1123 labels: letters, digits, inner hyphens) with an optional leading "*.";
 // the last label must not be all digits, so a mistyped IP address is not taken for a name.

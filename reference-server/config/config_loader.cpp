@@ -1,3 +1,4 @@
+#include "mailharness/ip_literal.hpp"
 #include "mailharness/refmaild/config_loader.hpp"
 
 #include "mailharness/refmaild/access_list.hpp"
@@ -48,10 +49,7 @@ bool valid_host_name(std::string_view d) {
     return true;
 }
 
-bool is_ip_literal(const std::string& s) {
-    unsigned char buf[16];
-    return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
+using mailharness::is_ip_literal;
 
 bool is_wildcard_address(const std::string& s) { return s == "0.0.0.0" || s == "::"; }
 

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <string>
 
+#include "mailharness/ip_literal.hpp"
+
 namespace mailharness::net {
 
 /// Oldest protocol a server accepts.
@@ -75,7 +77,7 @@ std::shared_ptr<boost::asio::ssl::context> build_client_context(const client_tls
 /// handshake. False when the name cannot be set up.
 bool prepare_client_ssl(SSL* ssl, const std::string& host, bool verify);
 
-/// True when `host` is an IPv4 or IPv6 address literal (no brackets).
-bool is_ip_literal(const std::string& host) noexcept;
+/// True when `host` is an IPv4 or IPv6 address literal (no brackets): core's one check.
+using mailharness::is_ip_literal;
 
 }  // namespace mailharness::net
