@@ -133,6 +133,12 @@ std::vector<std::size_t> server_session::marked() const {
     return r;
 }
 
+action server_session::refuse_plaintext(std::string& out) {
+    // A policy refusal, not a bad command: Dovecot does not count it towards its limit.
+    err(out, plaintext_refused);
+    return action::read_command;
+}
+
 action server_session::bad(std::string& out, std::string_view reply) {
     err(out, reply);
     counted_bad_ = true;
@@ -249,7 +255,7 @@ action server_session::do_capa(std::string& out) {
 
 action server_session::do_user(const command& cmd, std::string& out) {
     if (!user_pass_offered()) return bad(out, "[AUTH] USER/PASS authentication is not enabled.");
-    if (!plaintext_allowed()) return bad(out, plaintext_refused);
+    if (!plaintext_allowed()) return refuse_plaintext(out);
     pending_user_ = std::string(cmd.args[0]);
     ok(out);
     return action::read_command;
@@ -257,7 +263,7 @@ action server_session::do_user(const command& cmd, std::string& out) {
 
 action server_session::do_pass(const command& cmd, std::string& out) {
     if (!user_pass_offered()) return bad(out, "[AUTH] USER/PASS authentication is not enabled.");
-    if (!plaintext_allowed()) return bad(out, plaintext_refused);
+    if (!plaintext_allowed()) return refuse_plaintext(out);
     if (!pending_user_) return bad(out, "No username given.");
     // RFC 1939 section 7: after PASS, failed or not, a new USER is needed.
     std::string user = std::move(*pending_user_);
@@ -288,7 +294,7 @@ action server_session::do_auth(const command& cmd, std::error_code ec, std::stri
     }
     std::string_view name = cmd.args[0];
     if (!mechanism_configured(name)) return bad(out, "[AUTH] Unsupported authentication mechanism.");
-    if (sasl::is_plaintext_mechanism(name) && !plaintext_allowed()) return bad(out, plaintext_refused);
+    if (sasl::is_plaintext_mechanism(name) && !plaintext_allowed()) return refuse_plaintext(out);
     mech_ = sasl::make_server(name, *hooks_.credentials(), settings_.sasl_options);
     if (!mech_) return bad(out, "[AUTH] Unsupported authentication mechanism.");
     sasl::step_result r;

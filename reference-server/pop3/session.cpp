@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "../server/session_io.hpp"
 #include "../server/state.hpp"
 #include "mailharness/line_framer.hpp"
 #include "mailharness/pop3/dot_stuffer.hpp"
@@ -29,7 +30,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 std::string uidl(std::uint32_t uid, std::uint32_t uid_validity) {
     char buf[24];
-    std::snprintf(buf, sizeof buf, "%08X%08X", uid, uid_validity);
+    std::snprintf(buf, sizeof buf, "%08x%08x", uid, uid_validity);
     return buf;
 }
 
@@ -69,11 +70,13 @@ struct maildrop_lock {
         held = true;
         return true;
     }
-    ~maildrop_lock() {
+    void release() {
         if (!held) return;
         std::lock_guard lock(srv.pop3_mutex);
         srv.pop3_open.erase(key);
+        held = false;
     }
+    ~maildrop_lock() { release(); }
 };
 
 // Runs `fn` on the blocking pool (file-system work with fsyncs stays off the io threads) and
@@ -101,14 +104,8 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                             const config::listener_settings& l) {
     const auto& cfg = srv.settings.pop3;
     const std::string& ip = conn->remote_ip();
-    std::string sid;
-    const std::string tag = srv.new_session_tag(ip, listener, sid);
-    srv.metrics.connections_active++;
-    struct active_guard {
-        metric_counters& m;
-        ~active_guard() { m.connections_active--; }
-    } guard{srv.metrics};
-    srv.log.info(tag + " event=connect" + (conn->tls_active() ? " tls=\"" + conn->tls_version() + " " + conn->tls_cipher() + "\"" : ""));
+    session_scope scope(srv, *conn, listener);
+    const std::string& tag = scope.tag();
     conn->set_session_limit(cfg.session_timeout);
 
     auto snap = srv.current();
@@ -149,15 +146,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
     bool open = true;
 
     auto flush = [&](std::chrono::milliseconds extra = std::chrono::milliseconds(0)) -> awaitable<bool> {
-        auto d = std::max(session.reply_delay(), extra);
-        if (d.count() > 0) {
-            delay_timer.expires_after(d);
-            co_await delay_timer.async_wait(use_tuple);
-        }
-        if (out.empty()) co_return true;
-        ec = co_await conn->write(out, net::after(cfg.write_timeout));
-        out.clear();
-        co_return !ec;
+        return write_replies(*conn, out, std::max(session.reply_delay(), extra), delay_timer, net::after(cfg.write_timeout), ec);
     };
     auto line_timeout = [&] {
         return session.state() == pop3::session_state::authorization ? cfg.login_timeout : cfg.command_timeout;
@@ -229,21 +218,13 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                         end_reason = "write_error";
                         break;
                     }
-                    if (!conn->input().empty()) {
-                        srv.log.info(tag + " event=stls_discarded bytes=" + std::to_string(conn->input().size()));
-                    }
                     framer.reset();
-                    ec = co_await conn->handshake_server(srv.tls.get(), net::after(srv.settings.tls.handshake_timeout));
-                    if (ec) {
-                        srv.metrics.tls_failures++;
-                        srv.log.info(tag + " event=tls_failed error=\"" + ec.message() + "\"");
+                    if (co_await upgrade_to_tls(srv, *conn, tag, "stls")) {
                         open = false;
                         end_reason = "tls_failed";
                         break;
                     }
-                    srv.metrics.tls_handshakes++;
                     session.on_tls_established();
-                    srv.log.info(tag + " event=stls tls=\"" + conn->tls_version() + " " + conn->tls_cipher() + "\"");
                     break;
                 }
 
@@ -356,6 +337,9 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                     srv.log.info(tag + " event=update deleted=" + std::to_string(uec ? 0 : marked.size()) +
                                  (uec ? " error=\"" + uec.message() + "\"" : ""));
                     a = session.on_update_done(uec, out);
+                    // RFC 1939 6: the maildrop is released before the reply, so a client may log
+                    // in again as soon as it has read "+OK".
+                    lock.release();
                     co_await flush();
                     open = false;
                     end_reason = "quit";
@@ -377,12 +361,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
         conn->release_memory();
         ec = co_await conn->read_more(line_deadline);
         if (ec) {
-            if (ec == net::errc::session_expired) {
-                srv.metrics.session_limit_closes++;
-                end_reason = "session_timeout";
-            } else {
-                end_reason = ec == net::errc::timed_out ? "timeout" : ec == asio::error::eof ? "eof" : "read_error";
-            }
+            end_reason = read_failure_reason(srv, ec);
             if (end_reason == "timeout" || end_reason == "session_timeout") {
                 co_await conn->write("-ERR Disconnected for inactivity.\r\n", net::after(std::chrono::seconds(5)));
             }
@@ -390,6 +369,10 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
         }
     }
     if (end_reason != "quit" && end_reason != "eof") srv.metrics.server_closes.add(end_reason);
+    // The maildrop is free once the session's last reply is out: a client that keeps its end
+    // open (or ignores close_notify) must not hold the mailbox for the close timeout.
+    lock.release();
+    folder.reset();
     co_await conn->shutdown(net::after(srv.settings.tls.close_timeout));
     srv.log.info(tag + " event=disconnect reason=" + end_reason);
 }

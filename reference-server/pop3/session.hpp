@@ -24,7 +24,8 @@ boost::asio::awaitable<void> run_session(server_state& srv, std::shared_ptr<net:
                                          const config::listener_settings& l);
 
 /// The UIDL value of a message: Dovecot's default pop3_uidl_format "%08Xu%08Xv" (UID and
-/// UIDVALIDITY, 8 upper-case hex digits each), stable across sessions and restarts.
+/// UIDVALIDITY as 8 hex digits each; Dovecot writes them in lower case), stable across sessions
+/// and restarts, and the same value Dovecot gives on the same Maildir.
 std::string uidl(std::uint32_t uid, std::uint32_t uid_validity);
 
 }  // namespace pop3_room

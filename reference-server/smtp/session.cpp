@@ -16,6 +16,7 @@
 #include <cstring>
 #include <optional>
 
+#include "../server/session_io.hpp"
 #include "../server/state.hpp"
 #include "mailharness/line_framer.hpp"
 #include "mailharness/mail/header.hpp"
@@ -359,14 +360,9 @@ smtp::server_session_settings session_settings(const server_state& srv, listener
 awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> conn, listener_kind kind) {
     const auto& cfg = srv.settings.smtp;
     const std::string& ip = conn->remote_ip();
-    std::string sid;
-    const std::string tag = srv.new_session_tag(ip, name(kind), sid);
-    srv.metrics.connections_active++;
-    struct active_guard {
-        metric_counters& m;
-        ~active_guard() { m.connections_active--; }
-    } guard{srv.metrics};
-    srv.log.info(tag + " event=connect" + (conn->tls_active() ? " tls=\"" + conn->tls_version() + " " + conn->tls_cipher() + "\"" : ""));
+    session_scope scope(srv, *conn, name(kind));
+    const std::string& tag = scope.tag();
+    const std::string& sid = scope.id();
     conn->set_session_limit(cfg.session_timeout);
 
     // The host name matters only when the accept file names hosts; look it up in the background.
@@ -404,25 +400,10 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
     // Writes the pending replies, after the delay the session asks for (failed AUTH, errors).
     auto flush = [&](std::chrono::milliseconds extra = std::chrono::milliseconds(0)) -> awaitable<bool> {
         if (out.empty()) co_return true;
-        auto d = std::max(session.reply_delay(), extra);
-        if (d.count() > 0) {
-            delay_timer.expires_after(d);
-            co_await delay_timer.async_wait(use_tuple);
-        }
-        ec = co_await conn->write(out, net::after(cfg.command_timeout));
-        out.clear();
-        co_return !ec;
+        co_return co_await write_replies(*conn, out, std::max(session.reply_delay(), extra), delay_timer,
+                                         net::after(cfg.command_timeout), ec);
     };
-    // Why a read failed, for the disconnect line.
-    auto read_failure = [&]() -> std::string {
-        if (ec == net::errc::session_expired) {
-            srv.metrics.session_limit_closes++;
-            return "session_timeout";
-        }
-        if (ec == net::errc::timed_out) return "timeout";
-        if (ec == asio::error::eof) return "eof";
-        return "read_error";
-    };
+    auto read_failure = [&]() { return read_failure_reason(srv, ec); };
 
     bool open = true;
     bool auth_logged = false;
@@ -523,23 +504,15 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                             end_reason = "write_error";
                             break;
                         }
-                        // Anything pipelined after STARTTLS was sent in clear: the handshake drops
+                        // Anything pipelined after STARTTLS was sent in clear: the upgrade drops
                         // it (CVE-2011-0411 class command injection).
-                        if (!conn->input().empty()) {
-                            srv.log.info(tag + " event=starttls_discarded bytes=" + std::to_string(conn->input().size()));
-                        }
                         framer.reset();
-                        ec = co_await conn->handshake_server(srv.tls.get(), net::after(srv.settings.tls.handshake_timeout));
-                        if (ec) {
-                            srv.metrics.tls_failures++;
-                            srv.log.info(tag + " event=tls_failed error=\"" + ec.message() + "\"");
+                        if (co_await upgrade_to_tls(srv, *conn, tag, "starttls")) {
                             open = false;
                             end_reason = "tls_failed";
                             break;
                         }
-                        srv.metrics.tls_handshakes++;
                         session.on_tls_established(conn->tls_version());
-                        srv.log.info(tag + " event=starttls tls=\"" + conn->tls_version() + " " + conn->tls_cipher() + "\"");
                         a = smtp::action::read_command;
                         break;
                     }

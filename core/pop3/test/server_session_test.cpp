@@ -184,10 +184,11 @@ TEST(pop3_server_session, failed_logins_are_alike_delayed_and_limited) {
 
 TEST(pop3_server_session, plaintext_policy) {
     run_table({
-        {"password methods refused before TLS, three bad commands close", {},
-         "USER alice\r\nPASS secret\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n" + login,
-         greeting + plaintext_refused + plaintext_refused + plaintext_refused +
-             "-ERR Too many bad commands.\r\n<close>"},
+        // As Dovecot: a policy refusal is not a bad command, so it never closes the session.
+        {"password methods refused before TLS, not counted as bad commands", {},
+         "USER alice\r\nPASS secret\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n" + login + "XYZZY\r\n",
+         greeting + plaintext_refused + plaintext_refused + plaintext_refused + plaintext_refused + plaintext_refused +
+             "-ERR Unknown command.\r\n"},
         {"AUTH LOGIN refused, a good command resets the count", {},
          "AUTH LOGIN\r\nAUTH XOAUTH9\r\nCAPA\r\nAUTH PLAIN\r\nQUIT\r\n",
          greeting + plaintext_refused + "-ERR [AUTH] Unsupported authentication mechanism.\r\n" + caps +
@@ -429,7 +430,9 @@ TEST(pop3_server_session, accessors_through_a_session) {
     EXPECT_EQ(s.on_command("STAT", {}, out), action::close);  // open_mailbox not answered yet
     server_session t(base_settings(), hooks, "192.0.2.7");
     EXPECT_FALSE(t.tls_active());
-    t.on_command("USER alice", {}, out);
+    t.on_command("USER alice", {}, out);  // refused before TLS: not a bad command
+    EXPECT_EQ(t.bad_commands(), 0u);
+    t.on_command("XYZZY", {}, out);
     EXPECT_EQ(t.bad_commands(), 1u);
 }
 

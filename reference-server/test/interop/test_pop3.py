@@ -613,14 +613,12 @@ class pop3_test(pop3_base):
         user = self.fresh_user()
         c = self.raw_login(user)
         self.assertTrue(c.command("QUIT").startswith(b"+OK Logging out"))
-        t0 = time.monotonic()
-        p = p3.login(self.server, user, host=self.HOST, deadline=10)
-        waited = time.monotonic() - t0
+        # One attempt, no retry: the login must not meet [IN-USE]. (Its time is not measured:
+        # the per-IP login penalty from other tests of this class may delay it.)
+        p = p3.login(self.server, user, host=self.HOST, deadline=0)
         p.quit()
         p.close()
         c.close()
-        self.assertLess(waited, 1.0, f"maildrop still [IN-USE] {waited:.2f}s after the QUIT reply "
-                                     "(released only when the client closes or the TLS shutdown times out)")
 
     # ---- line limits, pipelining, bad commands ----
 
@@ -647,6 +645,7 @@ class pop3_test(pop3_base):
                 c.send(b"NOOP " + b"1" * 249 + CRLF)
                 self.assert_err(c.line(), "256-octet line")
                 self.assertTrue(c.closed_by_peer(), "connection not closed after an over-long line")
+                c.close()
             with self.subTest(state=state, length="64k without CRLF"):
                 c = self.raw_login(user) if state == "transaction" else self.raw()
                 if state == "authorization":

@@ -18,7 +18,6 @@ import os
 import random
 import re
 import smtplib
-import socket
 import sys
 import time
 

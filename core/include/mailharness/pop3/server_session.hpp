@@ -201,6 +201,7 @@ private:
     action login_succeeded(std::string user);
     action login_failed(std::string& out);
     action bad(std::string& out, std::string_view reply);
+    action refuse_plaintext(std::string& out);
     // Why message number n (1-based) cannot be used (no such message, marked), or "".
     std::string unusable(std::uint32_t n) const;
     bool mechanism_configured(std::string_view name) const;
