@@ -1,3 +1,4 @@
+#include "mailharness/refmaild/detail/durable_file.hpp"
 #include "mailharness/ip_literal.hpp"
 #include "mailharness/refmaild/cert_tool.hpp"
 
@@ -251,27 +252,7 @@ result<std::string> read_file(const std::filesystem::path& file) {
 }
 
 std::error_code write_file_atomic(const std::filesystem::path& file, std::string_view data, mode_t mode) {
-    auto errno_code = [] { return std::error_code(errno, std::system_category()); };
-    std::filesystem::path tmp = file;
-    tmp += ".tmp." + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0) return errno_code();
-    std::error_code ec;
-    if (::fchmod(fd, mode) != 0) ec = errno_code();
-    while (!ec && !data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            ec = errno_code();
-            break;
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    if (!ec && ::fsync(fd) != 0) ec = errno_code();
-    if (::close(fd) != 0 && !ec) ec = errno_code();
-    if (!ec && ::rename(tmp.c_str(), file.c_str()) != 0) ec = errno_code();
-    if (ec) ::unlink(tmp.c_str());
-    return ec;
+    return detail::write_file_durable(file, data, mode);
 }
 
 std::string name_string(const X509_NAME* name) {
@@ -345,18 +326,7 @@ result<pem_pair> generate_signed(const cert_options& options, const pem_pair& is
 
 std::error_code write_pem(const pem_pair& pair, const pem_paths& paths) {
     if (auto ec = write_file_atomic(paths.key_file, pair.key_pem, 0600)) return ec;
-    if (auto ec = write_file_atomic(paths.cert_file, pair.cert_pem, 0644)) return ec;
-    // Make both renames durable.
-    for (const auto& f : {paths.key_file, paths.cert_file}) {
-        auto dir = f.has_parent_path() ? f.parent_path() : std::filesystem::path(".");
-        int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) return std::error_code(errno, std::system_category());
-        int rc = ::fsync(fd);
-        std::error_code ec(errno, std::system_category());
-        ::close(fd);
-        if (rc != 0) return ec;
-    }
-    return {};
+    return write_file_atomic(paths.cert_file, pair.cert_pem, 0644);
 }
 
 result<pem_pair> read_pem(const pem_paths& paths) {

@@ -146,7 +146,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
     bool open = true;
 
     auto flush = [&](std::chrono::milliseconds extra = std::chrono::milliseconds(0)) -> awaitable<bool> {
-        return write_replies(*conn, out, std::max(session.reply_delay(), extra), delay_timer, net::after(cfg.write_timeout), ec);
+        return write_replies(*conn, out, std::max(session.reply_delay(), extra), delay_timer, cfg.write_timeout, ec);
     };
     auto line_timeout = [&] {
         return session.state() == pop3::session_state::authorization ? cfg.login_timeout : cfg.command_timeout;
@@ -255,6 +255,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                     }
                     if (result == pop3::mailbox_result::ok) {
                         srv.log.info(tag + " event=auth user=" + user + " messages=" + std::to_string(listing.size()));
+                        scope.set_user(user);
                     } else {
                         srv.log.info(tag + " event=mailbox_refused user=" + user + " reason=" +
                                      (result == pop3::mailbox_result::in_use ? "in_use" : "temp_failure") +

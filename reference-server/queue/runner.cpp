@@ -1,7 +1,7 @@
 // The queue runner: Asio coroutines on the server's io_context. See runner.hpp for the flow.
 #include "mailharness/refmaild/queue/runner.hpp"
 
-#include "mailharness/refmaild/queue/client_session.hpp"
+#include "mailharness/smtp/client_session.hpp"
 #include "mailharness/refmaild/queue/dns.hpp"
 #include "mailharness/refmaild/queue/dsn.hpp"
 #include "mailharness/net/connection.hpp"
@@ -21,6 +21,13 @@
 #include <set>
 
 namespace mailharness::refmaild::queue {
+
+// The sans-I/O client transaction lives in core/smtp.
+using smtp::client_params;
+using smtp::client_session;
+using smtp::client_step;
+using smtp::client_wait;
+using smtp::rcpt_outcome;
 
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;

@@ -34,6 +34,8 @@ private:
 
 struct metric_counters {
     std::atomic<std::int64_t> connections_active{0};
+    /// Most connections_active seen since the memory trimmer last looked (it resets it).
+    std::atomic<std::int64_t> connections_peak{0};
     std::atomic<std::uint64_t> messages_accepted{0};
     /// Messages refused after DATA/BDAT, by reason: too_big, bare_newline, header, loop,
     /// relay_without_from, rule, delivery_failed, ...

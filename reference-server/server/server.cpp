@@ -19,6 +19,7 @@
 #include "../smtp/session.hpp"
 #include "mailharness/refmaild/queue/runner.hpp"
 #include "mailharness/refmaild/queue/spool.hpp"
+#include "mailharness/refmaild/detail/durable_file.hpp"
 #include "mailharness/refmaild/maildir_folder.hpp"
 #include "state.hpp"
 
@@ -285,7 +286,7 @@ awaitable<void> server::impl::memory_loop() {
         auto [ec] = co_await timer.async_wait(use_tuple);
         if (ec || stopped) co_return;
         const std::int64_t now = state.metrics.connections_active.load();
-        peak = std::max(peak, now);
+        peak = std::max({peak, now, state.metrics.connections_peak.exchange(now)});
         if (peak - now >= 256 && now <= peak / 2) {
             ::malloc_trim(0);
             state.log.debug("event=memory_trimmed connections=" + std::to_string(now) + " peak=" + std::to_string(peak));
@@ -297,6 +298,10 @@ awaitable<void> server::impl::memory_loop() {
 // ---- server ----
 
 server::server(config::refmaild_settings settings) : impl_(std::make_unique<impl>(std::move(settings))) {
+    // Message buffers of 128 KiB and more are mapped and given back to the system when freed.
+    // (Setting the threshold turns off glibc's dynamic threshold, which after the first large
+    // free would keep every later message buffer in the heap, resident after use.)
+    ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     auto& st = impl_->state;
     st.load_users();
     st.load_tls();
@@ -398,14 +403,9 @@ void server::start() {
 std::map<std::string, std::uint16_t> server::ports() const { return impl_->ports; }
 
 void server::write_ports_file(const std::filesystem::path& file) const {
-    auto tmp = file;
-    tmp += ".tmp";
-    {
-        std::ofstream o(tmp, std::ios::trunc);
-        for (auto& [name, port] : impl_->ports) o << name << ' ' << port << '\n';
-        if (!o) throw std::runtime_error("cannot write " + tmp.string());
-    }
-    std::filesystem::rename(tmp, file);
+    std::string text;
+    for (auto& [name, port] : impl_->ports) text += name + ' ' + std::to_string(port) + '\n';
+    if (auto ec = detail::write_file_durable(file, text, 0644)) throw std::runtime_error("cannot write " + file.string() + ": " + ec.message());
 }
 
 bool server::reload() {

@@ -25,7 +25,10 @@ public:
     session_scope(const session_scope&) = delete;
     session_scope& operator=(const session_scope&) = delete;
     const std::string& id() const noexcept { return id_; }
+    /// The log prefix; gains " user=<name>" once set_user() is called.
     const std::string& tag() const noexcept { return tag_; }
+    /// The session authenticated as `user`: every later log line names it.
+    void set_user(const std::string& user);
 
 private:
     server_state& srv_;
@@ -33,9 +36,10 @@ private:
 };
 
 /// Waits `delay` (a failed login, repeated errors: nothing is read meanwhile), then writes and
-/// clears `out`. False when the write failed (`ec` says why).
+/// clears `out` within `write_timeout` counted from the end of the wait. False when the write
+/// failed (`ec` says why).
 boost::asio::awaitable<bool> write_replies(net::connection& conn, std::string& out, std::chrono::milliseconds delay,
-                                           boost::asio::steady_timer& timer, net::time_point deadline,
+                                           boost::asio::steady_timer& timer, std::chrono::milliseconds write_timeout,
                                            net::error_code& ec);
 
 /// The server side of STARTTLS / STLS, once the go-ahead reply is written: logs and drops

@@ -317,6 +317,11 @@ struct memory_charge {
         held += n;
         return true;
     }
+    void give_back(std::uint64_t n) {
+        n = std::min(n, held);
+        srv.message_memory.give_back(ip, n);
+        held -= n;
+    }
     void release() {
         if (held) srv.message_memory.give_back(ip, held);
         held = 0;
@@ -400,8 +405,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
     // Writes the pending replies, after the delay the session asks for (failed AUTH, errors).
     auto flush = [&](std::chrono::milliseconds extra = std::chrono::milliseconds(0)) -> awaitable<bool> {
         if (out.empty()) co_return true;
-        co_return co_await write_replies(*conn, out, std::max(session.reply_delay(), extra), delay_timer,
-                                         net::after(cfg.command_timeout), ec);
+        co_return co_await write_replies(*conn, out, std::max(session.reply_delay(), extra), delay_timer, cfg.command_timeout, ec);
     };
     auto read_failure = [&]() { return read_failure_reason(srv, ec); };
 
@@ -531,18 +535,29 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                         std::uint64_t received = 0;
                         for (;;) {
                             auto in = conn->input();
-                            const std::size_t before = content.size();
+                            // The buffer grows here, under the budget, never inside the decoder:
+                            // the new buffer is charged before it is allocated, and the old one is
+                            // given back after the copy, so the budget bounds real memory, the
+                            // moment of the copy included.
+                            // (2x: with smtp.bare_lf normalize, each LF may become CRLF.)
+                            if (!hooks.out_of_memory_budget && content.size() + 2 * in.size() > content.capacity()) {
+                                const std::size_t old_cap = content.capacity();
+                                const std::size_t new_cap =
+                                    std::max(content.size() + 2 * in.size(), std::max<std::size_t>(old_cap * 2, 64 * 1024));
+                                if (charge.take(new_cap)) {
+                                    content.reserve(new_cap);
+                                    charge.give_back(old_cap);
+                                } else {
+                                    // Over the server's (or this IP's) in-flight budget: read the
+                                    // rest, keep nothing, refuse with 452 at the end.
+                                    hooks.out_of_memory_budget = true;
+                                    srv.log.warn(tag + " event=memory_budget_exceeded in_use=" +
+                                                 std::to_string(srv.message_memory.in_use()));
+                                }
+                            }
                             const std::size_t n = decoder.put(in, content);
                             conn->consume(n);
                             received += n;
-                            if (content.size() > before && !hooks.out_of_memory_budget &&
-                                !charge.take(content.size() - before)) {
-                                // Over the server's (or this IP's) in-flight budget: read the
-                                // rest, keep nothing, refuse with 452 at the end.
-                                hooks.out_of_memory_budget = true;
-                                srv.log.warn(tag + " event=memory_budget_exceeded in_use=" +
-                                             std::to_string(srv.message_memory.in_use()));
-                            }
                             if (hooks.out_of_memory_budget) {
                                 std::string().swap(content);
                                 charge.release();
@@ -696,6 +711,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                 // The IP's penalty from earlier failures holds for a right password too.
                 extra = srv.throttle.penalty(ip);
                 srv.log.info(tag + " event=auth user=" + session.authenticated_user());
+                scope.set_user(session.authenticated_user());
             }
             if (open && (session.reply_delay().count() > 0 || extra.count() > 0)) {
                 if (!co_await flush(extra)) {

@@ -55,7 +55,7 @@ int rename_noreplace(int from_dir, const char* from, int to_dir, const char* to)
 }
 
 std::error_code write_file_durable(const std::filesystem::path& path, std::string_view content, unsigned mode) {
-    const auto dir = path.parent_path();
+    const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
     std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
     unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
     if (!fd) return last_error();

@@ -1,3 +1,4 @@
+#include "mailharness/refmaild/detail/durable_file.hpp"
 #include "mailharness/refmaild/passwd_file.hpp"
 
 #include <argon2.h>
@@ -496,36 +497,8 @@ std::error_code user_db::save(const std::filesystem::path& file) const {
         text += '\n';
     }
 
-    auto errno_code = [] { return std::error_code(errno, std::system_category()); };
-    std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-    std::filesystem::path tmp = file;
-    tmp += ".tmp." + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return errno_code();
-    std::string_view rest = text;
-    std::error_code ec;
-    while (!rest.empty()) {
-        ssize_t n = ::write(fd, rest.data(), rest.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            ec = errno_code();
-            break;
-        }
-        rest.remove_prefix(static_cast<std::size_t>(n));
-    }
-    if (!ec && ::fchmod(fd, 0600) != 0) ec = errno_code();  // O_CREAT mode does not apply to an old file
-    if (!ec && ::fsync(fd) != 0) ec = errno_code();
-    if (::close(fd) != 0 && !ec) ec = errno_code();
-    if (!ec && ::rename(tmp.c_str(), file.c_str()) != 0) ec = errno_code();
-    if (ec) {
-        ::unlink(tmp.c_str());
-        return ec;
-    }
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return errno_code();
-    if (::fsync(dfd) != 0) ec = errno_code();
-    ::close(dfd);
-    return ec;
+    // Mode 0600 even over an older file: the secrets are never readable by others.
+    return detail::write_file_durable(file, text, 0600);
 }
 
 std::vector<std::string> local_domains(const user_db& db, std::span<const std::string> configured) {

@@ -60,7 +60,9 @@ PROFILE = {
     "tls": {"handshake_timeout": "1s", "close_timeout": "1s"},           # deadlines
     "policy": {"long_line_ban": "1h"},                                   # bans, long_sasl
     "rules": [{"name": "abuse-reject", "if": {"header": {"name": "X-Abuse-Reject"}},
-               "then": [{"reject": "550 5.7.1 refused by rule abuse-reject"}]}],     # reasons
+               "then": [{"reject": "550 5.7.1 refused by rule abuse-reject"}]},      # reasons
+              {"name": "abuse-discard", "if": {"header": {"name": "X-Abuse-Discard"}},
+               "then": ["discard"]}],  # bans: the probe's transactions, without disk noise
 }
 AUTH_BASE, AUTH_MAX = 0.2, 2.0
 COMMAND_TIMEOUT = 2.0
@@ -246,12 +248,13 @@ class target:
         return self.metrics().get(f'refmaild_messages_rejected_total{{reason="{reason}"}}', 0.0)
 
     # /proc
-    def rss_kib(self):
+    def rss_kib(self, field="VmRSS"):
+        """Resident memory (KiB) now, or with field="VmHWM" its peak so far."""
         expect(self.pid, "refmaild's pid is unknown (pass --pid)")
         for line in pathlib.Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-        raise check_failed("no VmRSS")
+        raise check_failed(f"no {field}")
 
     def cpu_seconds(self):
         f = pathlib.Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -382,23 +385,6 @@ def send_message(c, sender, rcpts, data, mail_params=""):
     return c.reply()
 
 
-def first_line_or_close(sock, timeout):
-    """The first line the server sends on a plain socket, '' when it closes first, None on time-out."""
-    sock.settimeout(timeout)
-    buf = b""
-    try:
-        while CRLF not in buf:
-            chunk = sock.recv(4096)
-            if not chunk:
-                return ""
-            buf += chunk
-    except (socket.timeout, TimeoutError):
-        return None
-    except OSError:
-        return ""
-    return buf.split(CRLF)[0].decode(errors="replace")
-
-
 def client_hello(server_hostname="localhost"):
     """The bytes of a real TLS ClientHello (from Python's OpenSSL)."""
     ctx = ssl.create_default_context()
@@ -525,6 +511,15 @@ class scratch_server:
         self.close()
 
 
+def need_descriptors(n):
+    """Raises this process's soft descriptor limit to the hard one; fails when that is below `n`."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    expect(soft == resource.RLIM_INFINITY or soft >= n, f"needs {n} descriptors, the hard limit is {hard} (ulimit -Hn)")
+
+
 def open_many(port, ips, per_ip, timeout=10.0):
     """Plain sockets connected to `port` from each of `ips`, `per_ip` each."""
     socks = []
@@ -603,6 +598,7 @@ def check_descriptors(t):
         st = srv.target()
         low = st.wait_log(0, r"event=descriptor_limit_low", timeout=3)
         expect(low, "no event=descriptor_limit_low warning at start under a 200-descriptor limit")
+        need_descriptors(400)
         ips = [f"127.31.{i // 200}.{i % 200 + 1}" for i in range(300)]
         cpu0, t0 = st.cpu_seconds(), time.monotonic()
         socks = open_many(st.ports["smtp"], ips, 1)
@@ -854,7 +850,8 @@ def _rss_with_big_transfers(binary, settings, sessions=40, send_mb=20, total_mb=
         for th in threads:
             th.join(60)
         try:
-            peak = settle_rss(st, 0.5, 10) / 1024
+            settled = settle_rss(st, 0.5, 10) / 1024
+            peak = st.rss_kib("VmHWM") / 1024
             # Finish the transfers: what do the clients hear?
             replies = []
             for c in conns:
@@ -864,7 +861,7 @@ def _rss_with_big_transfers(binary, settings, sessions=40, send_mb=20, total_mb=
         finally:
             for c in conns:
                 c.close()
-        return base, peak, errors, replies
+        return base, peak, settled, errors, replies
 
 
 def check_memory(t):
@@ -884,13 +881,14 @@ def check_memory(t):
     detail = "2 MiB: 452 4.3.1, 100 KiB: 250, memory rejections +1"
     if not t.refmaild:
         raise check_failed(detail + "; RSS part needs the refmaild binary (--refmaild)")
-    b1, p1, e1, r1 = _rss_with_big_transfers(t.refmaild, None)
-    b2, p2, e2, r2 = _rss_with_big_transfers(t.refmaild, {"smtp": {"max_buffered_total": "64M"}})
-    detail += (f"; RSS with 40 sessions 20 MB into DATA: default budget {p1:.0f} MiB (base {b1:.0f}), "
-               f"64 MiB budget {p2:.0f} MiB (base {b2:.0f}); 452s: {sum(r.startswith('452') for r in r2)}/40")
+    b1, p1, s1, e1, r1 = _rss_with_big_transfers(t.refmaild, None)
+    b2, p2, s2, e2, r2 = _rss_with_big_transfers(t.refmaild, {"smtp": {"max_buffered_total": "64M"}})
+    detail += (f"; RSS peak (VmHWM) with 40 sessions 20 MB into a 24 MB DATA: default budget {p1:.0f} MiB "
+               f"(settled {s1:.0f}, base {b1:.0f}), 64 MiB budget {p2:.0f} MiB (settled {s2:.0f}, base {b2:.0f}); "
+               f"452s at the end: {sum(r.startswith('452') for r in r2)}/40")
     expect(not e1 and not e2, f"client errors {e1[:2]} {e2[:2]}; {detail}")
     # The budget bounds message octets; allow a quarter more for allocator slack and read buffers.
-    expect(p2 - b2 <= 64 * 1.25, f"RSS growth over the 64 MiB budget + 25%: {detail}")
+    expect(p2 - b2 <= 64 * 1.25, f"peak RSS growth over the 64 MiB budget + 25%: {detail}")
     expect(p1 - b1 >= 300, f"the default-budget run did not hold the messages (so the test measures nothing): {detail}")
     expect(any(r.startswith("452 4.3.1") for r in r2), f"no 452 4.3.1 under the 64 MiB budget: {detail}")
     return detail
@@ -907,7 +905,9 @@ def _probe_main(port, ip):
     c = client(int(port), ip)
     c.reply()
     c.command("EHLO probe.abuse.test")
-    data = message("ban-storm-probe")
+    # Accepted (250) and dropped by the profile's discard rule: the probe measures the server's
+    # responsiveness, not the fsync latency of a disk other programs share.
+    data = message("ban-storm-probe", ["X-Abuse-Discard: yes"])
 
     def transaction():
         t0 = time.monotonic()
@@ -930,8 +930,9 @@ def _probe_main(port, ip):
 
 def check_bans(t, clients=2000, workers=8):
     """2,000 distinct IPs each send an over-long line and are banned, while one client's SMTP
-    transaction latency stays within ~3x its baseline (or near what the same storm without
-    long lines costs); the bans file lists all of them."""
+    transaction latency stays within ~3x its baseline (measured during the same storm without
+    long lines, so the storm's own CPU load on a small machine counts in both); the bans file
+    lists all of them."""
     expect(t.data_dir is not None, "data directory unknown (pass --data-dir)")
     s8 = t.salt % 30
     ips = [f"127.26.{s8 * 8 + i // 250}.{i % 250 + 1}" for i in range(clients)]
@@ -1014,12 +1015,15 @@ def check_bans(t, clients=2000, workers=8):
         with client(t.ports["smtp"], ip) as c:
             refused.append(c.line()[:3])
     detail = (f"{results['ok']}/{clients} got 500 5.5.2 in {storm_secs:.2f} s; probe median "
-              f"{during * 1000:.1f} ms during ({n_during} transactions) vs {baseline * 1000:.1f} ms before and "
-              f"{control_during * 1000:.1f} ms during a storm without long lines ({control_secs:.2f} s); "
+              f"{during * 1000:.1f} ms during ({n_during} transactions) vs {control_during * 1000:.1f} ms during the "
+              f"same storm without long lines ({control_secs:.2f} s; idle {baseline * 1000:.1f} ms); "
               f"bans file lists {clients - len(missing)}/{clients} ({time.monotonic() - waited:.1f} s after); "
               f"banned IPs at connect: {refused}")
     expect(not results["other"], f"clients without 500 5.5.2: {results['other'][:3]}; {detail}")
-    expect(during <= 3 * baseline + 0.002 or during <= 1.5 * control_during, f"probe latency grew: {detail}")
+    # Sub-millisecond medians on a shared 2-core machine move with scheduling: 2 ms of slack.
+    # A server that writes the bans file on its network threads (17.7 s for this storm before
+    # the fix) costs the probe several milliseconds per transaction.
+    expect(during <= 3 * max(control_during, baseline) + 0.002, f"probe latency grew: {detail}")
     expect(not missing, f"not in the bans file: {missing[:5]}; {detail}")
     expect(refused == ["554"] * 3, f"banned IPs not refused: {detail}")
     expect(storm_secs < 10.0, f"ban storm too slow (17.7 s before the fix): {detail}")
@@ -1246,6 +1250,7 @@ def _trim_wait(st, base, peak, timeout=14.0):
 def check_idle_memory(t, plain_n=2000, tls_n=500):
     """RSS growth per idle connection: 2,000 plaintext SMTP (≤ 16 KB each), 500 smtps after the
     handshake, compared with a minimal OpenSSL event-loop server holding 500 the same way."""
+    need_descriptors(plain_n + 200)
     settings = {"smtp": {"max_connections": plain_n + 1000, "max_connections_per_ip": 0}}
     with scratch_server(t.refmaild, settings) as srv:
         srv.start()
@@ -1397,8 +1402,19 @@ def check_long_sasl(t):
     time.sleep(0.3)
     with client(t.ports["submission"], ip) as c3:
         after_huge = c3.line()
+    # Control: an over-long command line from another address is banned (policy.long_line_ban is
+    # on), so "not banned" above means something.
+    with smtp_session(t, "submission", t.ip(12, 1)) as c:
+        c.send(b"NOOP " + b"x" * 600 + CRLF)
+        with contextlib.suppress(OSError):
+            c.reply()
+    time.sleep(0.3)
+    with client(t.ports["submission"], t.ip(12, 1)) as c4:
+        control = c4.line()
     detail = (f"670 octets: {first[:9]!r}, NOOP after it {noop}, new connection {after_mid[:3]}; "
-              f"13,000 octets: {second[:9]!r}, new connection {after_huge[:3]}")
+              f"13,000 octets: {second[:9]!r}, new connection {after_huge[:3]}; "
+              f"control: a long command line's address then gets {control[:3]}")
+    expect(control.startswith("554"), f"control not banned (is policy.long_line_ban on?): {detail}")
     expect(first[:3] in ("535", "501"), f"670-octet SASL response: {detail}")
     expect(noop == 250, f"connection not usable after the 670-octet response: {detail}")
     expect(after_mid.startswith("220"), f"banned after a 670-octet SASL response: {detail}")

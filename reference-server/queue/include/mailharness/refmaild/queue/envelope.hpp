@@ -34,6 +34,8 @@
 #include <system_error>
 #include <vector>
 
+#include "mailharness/smtp/client_session.hpp"
+
 namespace mailharness::refmaild::queue {
 
 enum class envelope_errc {
@@ -63,15 +65,8 @@ enum class rcpt_state : std::uint8_t {
 
 std::string_view to_string(rcpt_state s) noexcept;
 
-/// The last reply (or local error) seen for a recipient.
-struct last_reply {
-    int code = 0;            ///< SMTP reply code, 0 when the error was not an SMTP reply
-    std::string status;      ///< RFC 3463 "x.y.z", may be empty
-    std::string remote;      ///< host that answered (for the DSN's Remote-MTA), may be empty
-    std::string diagnostic;  ///< reply text, or the local error (connection refused, ...)
-
-    friend bool operator==(const last_reply&, const last_reply&) = default;
-};
+/// The last reply (or local error) seen for a recipient (the SMTP client's type, core/smtp).
+using last_reply = smtp::last_reply;
 
 struct recipient {
     std::string mailbox;  ///< "local@domain" as given in RCPT TO to the next hop

@@ -6,7 +6,7 @@
 //   2. groups the pending recipients by next hop: the transport map entry of their domain, or
 //      the domain's MX hosts (dns.hpp, looked up on a worker thread), A/AAAA when it has none;
 //   3. per group, tries the hosts in order (and each address of a host) until one of them takes
-//      part in a transaction (client_session.hpp: EHLO, STARTTLS, PIPELINING, SIZE, DATA), with
+//      part in a transaction (core/smtp/client_session.hpp: EHLO, STARTTLS, PIPELINING, SIZE, DATA), with
 //      the RFC 5321 4.5.3.2 timeouts; at most 100 recipients per transaction;
 //   4. records each recipient's result in the envelope: 2xx delivered, 5xx failed, anything else
 //      (4xx, connection or DNS trouble, timeouts) stays pending with its last error;

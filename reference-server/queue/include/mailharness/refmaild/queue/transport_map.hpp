@@ -29,13 +29,12 @@
 #include <system_error>
 #include <vector>
 
+#include "mailharness/smtp/client_session.hpp"
+
 namespace mailharness::refmaild::queue {
 
-enum class tls_policy {
-    none,           ///< never STARTTLS
-    opportunistic,  ///< STARTTLS when offered; unverified; plaintext when not offered
-    required,       ///< STARTTLS must be offered and succeed; verified when configured
-};
+/// STARTTLS policy of a next hop (the SMTP client's type, core/smtp).
+using tls_policy = smtp::tls_policy;
 
 std::string_view to_string(tls_policy p) noexcept;
 

@@ -1,8 +1,8 @@
-#include "mailharness/refmaild/queue/client_session.hpp"
+#include "mailharness/smtp/client_session.hpp"
 
 #include <gtest/gtest.h>
 
-using namespace mailharness::refmaild::queue;
+using namespace mailharness::smtp;
 namespace smtp = mailharness::smtp;
 
 namespace {

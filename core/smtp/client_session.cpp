@@ -1,8 +1,8 @@
-#include "mailharness/refmaild/queue/client_session.hpp"
+#include "mailharness/smtp/client_session.hpp"
 
 #include <algorithm>
 
-namespace mailharness::refmaild::queue {
+namespace mailharness::smtp {
 
 namespace {
 
@@ -10,7 +10,7 @@ bool needs_utf8(std::string_view s) {
     return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
 }
 
-rcpt_outcome class_of(const smtp::reply& r) {
+rcpt_outcome class_of(const reply& r) {
     if (r.code >= 200 && r.code < 300) return rcpt_outcome::delivered;
     if (r.code >= 500 && r.code < 600) return rcpt_outcome::permanent;
     return rcpt_outcome::temporary;  // 4xx, and anything unexpected: try again later
@@ -24,7 +24,7 @@ client_session::client_session(client_params p)
       outcome_(p_.recipients.size(), rcpt_outcome::none),
       reply_(p_.recipients.size()) {}
 
-last_reply client_session::make_reply(const smtp::reply& r) const {
+last_reply client_session::make_reply(const reply& r) const {
     last_reply out;
     out.code = r.code;
     out.status = r.status.to_string();
@@ -131,7 +131,7 @@ client_step client_session::begin_transaction(std::string& out) {
     return client_step::send;
 }
 
-client_step client_session::on_reply(const smtp::reply& r, std::string& out) {
+client_step client_session::on_reply(const reply& r, std::string& out) {
     if (r.code == 421 && state_ != state::done) {
         // The server is closing the connection (RFC 5321 3.8): no QUIT, nothing more will come.
         if (!mail_sent_) {
@@ -267,4 +267,4 @@ client_step client_session::on_reply(const smtp::reply& r, std::string& out) {
     return client_step::done;
 }
 
-}  // namespace mailharness::refmaild::queue
+}  // namespace mailharness::smtp

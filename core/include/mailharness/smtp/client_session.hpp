@@ -1,5 +1,5 @@
 // The client side of one SMTP transaction (RFC 5321 3.3, 4.1), sans-I/O: the queue runner's
-// coroutine reads replies with smtp::reply_parser, hands each to on_reply(), and does what the
+// coroutine reads replies with reply_parser, hands each to on_reply(), and does what the
 // returned step says. No sockets here, so every path is unit-tested with scripted replies.
 //
 //   greeting --220--> EHLO --250--> [STARTTLS --220--> (handshake) EHLO --250-->]
@@ -18,8 +18,6 @@
 //   lone "." (RFC 2920 3.1).
 #pragma once
 
-#include "mailharness/refmaild/queue/envelope.hpp"
-#include "mailharness/refmaild/queue/transport_map.hpp"
 #include "mailharness/smtp/ehlo.hpp"
 #include "mailharness/smtp/reply.hpp"
 
@@ -28,11 +26,27 @@
 #include <string>
 #include <vector>
 
-namespace mailharness::refmaild::queue {
+namespace mailharness::smtp {
+
+/// When the client upgrades with STARTTLS (RFC 3207).
+enum class tls_policy {
+    none,           ///< never STARTTLS
+    opportunistic,  ///< STARTTLS when offered; plaintext when not offered
+    required,       ///< STARTTLS must be offered and succeed
+};
+
+/// The last reply (or local error) seen for a recipient.
+struct last_reply {
+    int code = 0;            ///< SMTP reply code, 0 when the error was not an SMTP reply
+    std::string status;      ///< RFC 3463 "x.y.z", may be empty
+    std::string remote;      ///< host that answered (for a DSN's Remote-MTA), may be empty
+    std::string diagnostic;  ///< reply text, or the local error (connection refused, ...)
+
+    friend bool operator==(const last_reply&, const last_reply&) = default;
+};
+
 
 /// What EHLO announced, parsed by core's one EHLO parser (mailharness/smtp/ehlo.hpp).
-using smtp::capabilities;
-using smtp::parse_ehlo;
 
 struct client_params {
     std::string helo;                     ///< our host name for EHLO/HELO
@@ -67,7 +81,7 @@ public:
     client_wait waiting_for() const noexcept { return wait_; }
 
     /// Handles one complete reply; appends commands to `out`.
-    client_step on_reply(const smtp::reply& r, std::string& out);
+    client_step on_reply(const reply& r, std::string& out);
 
     /// The STARTTLS handshake succeeded: EHLO again (RFC 3207 4.2). Returns send.
     client_step on_tls_established(std::string& out);
@@ -97,7 +111,7 @@ private:
     client_step begin_transaction(std::string& out);
     void send_rcpt(std::size_t i, std::string& out);
     void set_all(rcpt_outcome o, const last_reply& r, bool only_accepted);
-    last_reply make_reply(const smtp::reply& r) const;
+    last_reply make_reply(const reply& r) const;
     last_reply local_reply(int code, std::string status, std::string text) const;
 
     client_params p_;
@@ -116,4 +130,4 @@ private:
     std::optional<last_reply> host_error_;
 };
 
-}  // namespace mailharness::refmaild::queue
+}  // namespace mailharness::smtp
