@@ -90,10 +90,13 @@ bool from_json(const json& j, conformance_run& out, std::string& error) {
             r.tls = text(run, "tls", "run", false);
             r.version = text(run, "version", "run", false);
         }
+        std::set<std::string> ids;
         for (const auto& c : j.at("cases")) {
             if (!c.is_object()) throw bad_json("a case is not an object");
             conformance_case x;
             x.id = text(c, "id", "case");
+            // Comparisons and the matrix key cases by id (a suite's ids are unique).
+            if (!ids.insert(x.id).second) throw bad_json("case " + x.id + " is given twice");
             x.title = text(c, "title", "case");
             x.protocol = text(c, "protocol", "case");
             x.rfc = text(c, "rfc", "case");

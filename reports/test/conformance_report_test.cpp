@@ -84,6 +84,11 @@ TEST(conformance_report, json_round_trip_and_the_format_before_run_existed) {
     auto bad = to_json(r);
     bad["cases"][0]["outcome"] = "maybe";
     EXPECT_FALSE(from_json(bad, back, error));
+    // a case id given twice (fuzz/seeds/reports_conformance/duplicate_id)
+    auto twice = to_json(r);
+    twice["cases"][1]["id"] = "a-must";
+    EXPECT_FALSE(from_json(twice, back, error));
+    EXPECT_NE(error.find("a-must is given twice"), std::string::npos) << error;
 }
 
 TEST(conformance_report, html_groups_cases_and_shows_the_decisive_lines) {

@@ -54,7 +54,8 @@ struct conformance_run {
 /// duration_ms, transcript, decisive}]}.
 nlohmann::json to_json(const conformance_run& r);
 /// Reads that JSON, and the format before "format" and "run" existed (summary + cases). False
-/// with `error` set on anything else.
+/// with `error` set on anything else, and when a case id is given twice (found by fuzzing:
+/// comparisons key cases by id).
 bool from_json(const nlohmann::json& j, conformance_run& out, std::string& error);
 
 /// Failures listed with their RFC and message, then the last line, exactly
