@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "mailharness/load/report.hpp"
 #include "mailharness/load/results.hpp"
+#include "mailharness/reports/load.hpp"
 
 namespace load = mailharness::load;
 
@@ -29,9 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         int overflow(int c) override { return c; }
     } nb;
     std::ostream null(&nb);
-    load::write_summary(null, r);
-    load::write_junit(null, r);
-    load::write_html(null, r);
+    namespace reports = mailharness::reports;
+    reports::write_load_summary(null, r);
+    reports::write_load_junit(null, r);
+    reports::write_load_markdown(null, r);
+    reports::write_load_html(null, r);
     // Merging a result with itself repeats its shards (from_json insists on at least one): refused.
     load::results merged;
     if (load::merge({r, r}, merged, error)) __builtin_trap();

@@ -3,6 +3,8 @@
 // 2 bad usage, a bad case file or target file.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -11,8 +13,20 @@
 #include "mailharness/conform/runner.hpp"
 
 namespace conform = mailharness::conform;
+namespace reports = mailharness::reports;
 
 namespace {
+
+constexpr const char* version = "0.1.0";
+
+std::string utc_now() {
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char b[32];
+    std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return b;
+}
 
 template <class F>
 bool write_file(const std::string& path, F&& render) {
@@ -33,7 +47,7 @@ int main(int argc, char** argv) {
     CLI::App app{"mailconform: conformance and security suites against a mail server"};
     conform::target flags;  // what the command line says; applied over the target file
     conform::run_options options;
-    std::string target_file, suite_dir = "conformance/suites", tls, junit, tap, json, fail_on = "must";
+    std::string target_file, suite_dir = "conformance/suites", tls, junit, tap, json, html, markdown, fail_on = "must";
     bool list = false;
     unsigned timeout_ms = 0, quiet_ms = 0;
 
@@ -60,7 +74,9 @@ int main(int argc, char** argv) {
     app.add_flag("--allow-destructive", options.allow_destructive, "run cases that deliver mail or change state");
     app.add_option("--junit", junit, "write JUnit XML here");
     app.add_option("--tap", tap, "write TAP here");
-    app.add_option("--json", json, "write JSON here");
+    app.add_option("--json", json, "write JSON here (the results mailreport reads)");
+    app.add_option("--html", html, "write the HTML page here (cases by protocol and category)");
+    app.add_option("--markdown", markdown, "write a Markdown summary here (for a CI job summary)");
     app.add_option("--fail-on", fail_on, "exit 1 when a case at this level or stricter fails: must | should | may")
         ->capture_default_str()
         ->check(CLI::IsMember({"must", "should", "may"}));
@@ -107,12 +123,17 @@ int main(int argc, char** argv) {
     }
 
     std::cout << "mailconform: " << t.host << ':' << t.port << " (tls " << conform::to_string(t.tls) << ")\n";
+    const std::string started_at = utc_now();
     const auto results = conform::run_cases(cases, t, options, &std::cout);
-    conform::write_summary(std::cout, results);
+    const auto run = conform::to_report(
+        results, {.started_at = started_at, .target = t.host + ':' + std::to_string(t.port), .tls = conform::to_string(t.tls), .version = version});
+    reports::write_conformance_summary(std::cout, run);
 
-    bool ok = write_file(junit, [&](std::ostream& o) { conform::write_junit(o, results); });
-    ok = write_file(tap, [&](std::ostream& o) { conform::write_tap(o, results); }) && ok;
-    ok = write_file(json, [&](std::ostream& o) { conform::write_json(o, results); }) && ok;
+    bool ok = write_file(junit, [&](std::ostream& o) { reports::write_conformance_junit(o, run); });
+    ok = write_file(tap, [&](std::ostream& o) { reports::write_conformance_tap(o, run); }) && ok;
+    ok = write_file(json, [&](std::ostream& o) { reports::write_conformance_json(o, run); }) && ok;
+    ok = write_file(html, [&](std::ostream& o) { reports::write_conformance_html(o, run); }) && ok;
+    ok = write_file(markdown, [&](std::ostream& o) { reports::write_conformance_markdown(o, run); }) && ok;
     if (!ok) return 2;
 
     const auto level = fail_on == "must" ? conform::level::must : fail_on == "should" ? conform::level::should : conform::level::may;

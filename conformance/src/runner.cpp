@@ -209,6 +209,9 @@ public:
     void run() {
         for (const auto& s : c_.steps) {
             result_.line = s.line;
+            if (s.kind != step_kind::expect && s.kind != step_kind::expect_not && s.kind != step_kind::expect_closed &&
+                s.kind != step_kind::use)
+                mark_ = result_.transcript.size();
             try {
                 execute(s);
             } catch (const step_failure&) {
@@ -218,6 +221,19 @@ public:
             }
         }
         result_.line = 0;
+    }
+
+    /// The transcript lines from the last step that acted (see case_result::decisive).
+    std::vector<std::string> decisive() const {
+        std::vector<std::string> lines;
+        std::string_view rest = std::string_view(result_.transcript).substr(std::min(mark_, result_.transcript.size()));
+        while (!rest.empty()) {
+            const auto nl = rest.find('\n');
+            lines.emplace_back(rest.substr(0, nl));
+            rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+        }
+        if (lines.size() > max_decisive_lines) lines.erase(lines.begin(), lines.end() - max_decisive_lines);
+        return lines;
     }
 
 private:
@@ -418,6 +434,7 @@ private:
     std::map<std::string, std::unique_ptr<smtp_session>> sessions_;
     smtp_session* current_ = nullptr;
     clock::time_point last_send_ = clock::now();
+    std::size_t mark_ = 0;  ///< transcript size when the last acting step began
 };
 
 std::string skip_reason(const test_case& c, const target& t, const std::set<std::string>& caps,
@@ -479,12 +496,14 @@ case_result run_case(const test_case& c, const target& t, const std::set<std::st
         result.message = std::move(why);
         return result;
     }
+    case_run run(c, t, result);
     try {
-        case_run(c, t, result).run();
+        run.run();
         result.outcome = outcome::passed;
     } catch (const step_failure& f) {
         result.outcome = f.skip ? outcome::skipped : outcome::failed;
         result.message = f.message;
+        if (result.outcome == outcome::failed) result.decisive = run.decisive();
     }
     result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
     return result;

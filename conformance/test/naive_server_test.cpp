@@ -139,6 +139,18 @@ TEST(conform_naive_server, security_cases_catch_smuggling_and_open_relay) {
         if (std::find(tags.begin(), tags.end(), "relay") == tags.end()) continue;
         ++relay_probes;
         EXPECT_EQ(r.outcome, outcome::failed) << r.tc->id;
+        // The lines that decided it: the relayed RCPT and the 250 that accepted it.
+        ASSERT_FALSE(r.decisive.empty()) << r.tc->id;
+        EXPECT_LE(r.decisive.size(), max_decisive_lines);
+        bool rcpt = false, accepted = false;
+        for (const auto& l : r.decisive) {
+            rcpt |= l.starts_with("C: RCPT TO:");
+            accepted |= rcpt && l.starts_with("S: 250");
+        }
+        EXPECT_TRUE(rcpt && accepted) << r.tc->id << ": " << r.transcript;
+    }
+    for (const auto& r : results) {
+        if (r.outcome != outcome::failed) EXPECT_TRUE(r.decisive.empty()) << r.tc->id;
     }
     EXPECT_GE(relay_probes, 20);
     EXPECT_EQ(by_id["smtp-rcpt-before-mail"], outcome::failed);     // it answers 250 to anything

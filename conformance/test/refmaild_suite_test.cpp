@@ -83,7 +83,7 @@ protected:
 
 std::string failures(const std::vector<case_result>& results) {
     std::ostringstream s;
-    write_summary(s, results);
+    mailharness::reports::write_conformance_summary(s, to_report(results));
     for (const auto& r : results) {
         if (r.outcome == outcome::failed) s << "--- " << r.tc->id << " transcript:\n" << r.transcript;
     }

@@ -1,9 +1,8 @@
+// The runner's results handed to reports/ (whose renderers have their tests there), and the
+// exit-status rule.
 #include "mailharness/conform/report.hpp"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
-#include <sstream>
 
 using namespace mailharness::conform;
 
@@ -16,25 +15,28 @@ struct fixture {
         must_case.id = "a-must";
         must_case.rfc = "RFC 5321 4.1.1";
         must_case.level = level::must;
+        must_case.tags = {"session"};
         should_case.id = "b-should";
         should_case.level = level::should;
+        should_case.category = category::security;
+        should_case.file = "suites/smtp/b.yaml";
         skip_case.id = "c-skip";
-        results.push_back({.tc = &must_case, .outcome = outcome::passed});
+        results.push_back({.tc = &must_case, .outcome = outcome::passed, .decisive = {"ignored when passed"}});
         results.push_back({.tc = &should_case, .outcome = outcome::failed, .message = "reply <5>", .line = 7,
-                           .transcript = "S: 250 \x01ok\n"});
+                           .duration = std::chrono::milliseconds(12), .transcript = "C: RCPT\nS: 250 \x01ok\n",
+                           .decisive = {"C: RCPT", "S: 250 ?ok"}});
         results.push_back({.tc = &skip_case, .outcome = outcome::skipped, .message = "no PIPELINING"});
     }
 };
 
 }  // namespace
 
-TEST(conform_report, summary_ends_with_counts_line) {
+TEST(conform_report, counts) {
     fixture f;
-    std::ostringstream s;
-    write_summary(s, f.results);
-    const auto text = s.str();
-    EXPECT_TRUE(text.ends_with("\n1 passed, 1 failed, 1 skipped\n")) << text;
-    EXPECT_NE(text.find("b-should"), std::string::npos);
+    const auto t = count(f.results);
+    EXPECT_EQ(t.passed, 1);
+    EXPECT_EQ(t.failed, 1);
+    EXPECT_EQ(t.skipped, 1);
 }
 
 TEST(conform_report, fail_on_levels) {
@@ -46,20 +48,26 @@ TEST(conform_report, fail_on_levels) {
     EXPECT_TRUE(any_failure_at(f.results, level::must));
 }
 
-TEST(conform_report, junit_tap_json) {
+TEST(conform_report, to_report_carries_every_field) {
     fixture f;
-    std::ostringstream junit, tap, json;
-    write_junit(junit, f.results);
-    write_tap(tap, f.results);
-    write_json(json, f.results);
-    EXPECT_NE(junit.str().find("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""), std::string::npos) << junit.str();
-    EXPECT_NE(junit.str().find("<failure message=\"reply &lt;5&gt;\""), std::string::npos);
-    EXPECT_EQ(junit.str().find('\x01'), std::string::npos);  // control bytes are not valid XML
-    EXPECT_NE(tap.str().find("1..3\nok 1 - a-must"), std::string::npos) << tap.str();
-    EXPECT_NE(tap.str().find("not ok 2 - b-should"), std::string::npos);
-    EXPECT_NE(tap.str().find("ok 3 - c-skip  # SKIP no PIPELINING"), std::string::npos) << tap.str();
-    const auto doc = nlohmann::json::parse(json.str());
-    EXPECT_EQ(doc["summary"]["failed"], 1);
-    EXPECT_EQ(doc["cases"][1]["outcome"], "failed");
-    EXPECT_EQ(doc["cases"][1]["line"], 7);
+    const auto run = to_report(f.results, {.started_at = "2025-01-02T03:04:05Z", .target = "127.0.0.1:25", .tls = "starttls", .version = "0.1.0"});
+    EXPECT_EQ(run.target, "127.0.0.1:25");
+    EXPECT_EQ(run.started_at, "2025-01-02T03:04:05Z");
+    ASSERT_EQ(run.cases.size(), 3u);
+    EXPECT_EQ(run.cases[0].id, "a-must");
+    EXPECT_EQ(run.cases[0].level, "MUST");
+    EXPECT_EQ(run.cases[0].rfc, "RFC 5321 4.1.1");
+    EXPECT_EQ(run.cases[0].tags, std::vector<std::string>{"session"});
+    EXPECT_TRUE(run.cases[0].decisive.empty());  // only a failure has decisive lines
+    const auto& b = run.cases[1];
+    EXPECT_EQ(b.outcome, "failed");
+    EXPECT_EQ(b.level, "SHOULD");
+    EXPECT_EQ(b.category, "security");
+    EXPECT_EQ(b.protocol, "smtp");
+    EXPECT_EQ(b.line, 7);
+    EXPECT_EQ(b.duration_ms, 12);
+    EXPECT_EQ(b.file, "suites/smtp/b.yaml");
+    EXPECT_EQ(b.decisive, (std::vector<std::string>{"C: RCPT", "S: 250 ?ok"}));
+    EXPECT_EQ(run.cases[2].outcome, "skipped");
+    EXPECT_EQ(run.cases[2].message, "no PIPELINING");
 }

@@ -38,14 +38,15 @@ def main():
                 time.sleep(0.05)
             ports = dict(line.split() for line in open(ports_file) if line.strip())
             alice_password = dict(line.split() for line in open(os.path.join(tmp, "credentials")))["alice@example.test"]
-            reports = {k: os.path.join(tmp, "report." + k) for k in ("xml", "tap", "json")}
+            reports = {k: os.path.join(tmp, "report." + k) for k in ("xml", "tap", "json", "html", "md")}
             run = subprocess.run(
                 [mailconform, "--host", "localhost", "--port", ports["smtp"], "--tls", "starttls",
                  "--cafile", os.path.join(tmp, "tls", "cert.pem"), "--local-domain", "example.test",
                  "--remote-domain", "example.net", "--rcpt", "bob@example.test", "--suite", suite,
                  "--user", "alice@example.test", "--password", alice_password,
                  "--timeout", "5000", "--quiet-time", "500", "--allow-destructive",
-                 "--junit", reports["xml"], "--tap", reports["tap"], "--json", reports["json"]],
+                 "--junit", reports["xml"], "--tap", reports["tap"], "--json", reports["json"],
+                 "--html", reports["html"], "--markdown", reports["md"]],
                 capture_output=True, text=True, timeout=300)
         finally:
             server.send_signal(signal.SIGTERM)
@@ -76,6 +77,13 @@ def main():
             tap = open(reports["tap"]).read()
             if "1..%d\n" % (passed + failed + skipped) not in tap or ("not ok" in tap) != (failed > 0):
                 problems.append("TAP disagrees")
+            if doc.get("format") != "mailharness.mailconform.results/1" or not doc.get("run", {}).get("target", "").endswith(ports["smtp"]):
+                problems.append("JSON has no format or run (reports/schema/conformance-run.schema.json)")
+            page = open(reports["html"]).read()
+            if "%d passed, %d failed, %d skipped" % (passed, failed, skipped) not in page or 'data-protocol="smtp"' not in page:
+                problems.append("HTML page disagrees")
+            if "%d passed, %d failed" % (passed, failed) not in open(reports["md"]).read():
+                problems.append("Markdown disagrees")
         if problems:
             sys.exit("FAILED: " + "; ".join(problems))
 

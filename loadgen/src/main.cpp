@@ -20,11 +20,13 @@
 #include <thread>
 
 #include "mailharness/load/engine.hpp"
-#include "mailharness/load/report.hpp"
 #include "mailharness/load/scenario_loader.hpp"
+#include "mailharness/load/units.hpp"
+#include "mailharness/reports/load.hpp"
 
 namespace load = mailharness::load;
 namespace fs = std::filesystem;
+namespace reports = mailharness::reports;
 
 namespace {
 
@@ -49,7 +51,7 @@ std::string render(F&& f) {
     return s.str();
 }
 
-// results.json, junit.xml, report.html and summary.txt in `dir`.
+// results.json, junit.xml, report.html, summary.txt and summary.md (Markdown) in `dir`.
 bool write_outputs(const fs::path& dir, const load::results& r, bool json) {
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -59,9 +61,10 @@ bool write_outputs(const fs::path& dir, const load::results& r, bool json) {
     }
     bool ok = true;
     if (json) ok &= write_file(dir / "results.json", load::to_json_string(r));
-    ok &= write_file(dir / "junit.xml", render([&](std::ostream& o) { load::write_junit(o, r); }));
-    ok &= write_file(dir / "report.html", render([&](std::ostream& o) { load::write_html(o, r); }));
-    ok &= write_file(dir / "summary.txt", render([&](std::ostream& o) { load::write_summary(o, r); }));
+    ok &= write_file(dir / "junit.xml", render([&](std::ostream& o) { reports::write_load_junit(o, r); }));
+    ok &= write_file(dir / "report.html", render([&](std::ostream& o) { reports::write_load_html(o, r); }));
+    ok &= write_file(dir / "summary.txt", render([&](std::ostream& o) { reports::write_load_summary(o, r); }));
+    ok &= write_file(dir / "summary.md", render([&](std::ostream& o) { reports::write_load_markdown(o, r); }));
     return ok;
 }
 
@@ -110,7 +113,7 @@ private:
 };
 
 int finish(const load::results& r, const fs::path& out, bool json) {
-    load::write_summary(std::cout, r);
+    reports::write_load_summary(std::cout, r);
     if (!write_outputs(out, r, json)) return exit_run;
     std::cout << "results: " << (out / "results.json").string() << "\nreport:  " << (out / "report.html").string()
               << "\njunit:   " << (out / "junit.xml").string() << '\n';

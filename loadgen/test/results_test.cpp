@@ -6,7 +6,6 @@
 #include <regex>
 #include <sstream>
 
-#include "mailharness/load/report.hpp"
 
 using namespace mailharness::load;
 using mailharness::stats::histogram;
@@ -242,59 +241,6 @@ TEST(results, thresholds_observe_each_family) {
     EXPECT_FALSE(thresholds_passed(r));
     r.thresholds.erase(r.thresholds.begin() + 1, r.thresholds.end());
     EXPECT_TRUE(thresholds_passed(r));
-}
-
-TEST(report, junit_has_a_case_per_threshold) {
-    auto r = shard_results(0, 1, {{0, 100}, {1, 900'000}});
-    r.thresholds = evaluate({th("smtp.data p99 < 500ms"), th("smtp.data p50 < 1s"), th("errors count == 1", "w")}, r);
-    std::ostringstream o;
-    write_junit(o, r);
-    const auto x = o.str();
-    EXPECT_NE(x.find("<testsuite name=\"mailload merge-test\" tests=\"3\" failures=\"1\""), std::string::npos) << x;
-    EXPECT_NE(x.find("name=\"smtp.data p99 &lt; 500ms\""), std::string::npos) << x;
-    EXPECT_NE(x.find("<failure message=\"observed 900.0ms\" type=\"threshold\">"), std::string::npos) << x;
-    EXPECT_NE(x.find("name=\"errors count == 1 [w]\""), std::string::npos) << x;
-    EXPECT_EQ(std::count(x.begin(), x.end(), '\x01'), 0);
-    r.run.aborted = true;
-    r.run.abort_reason = "threshold <x> & more";
-    std::ostringstream o2;
-    write_junit(o2, r);
-    EXPECT_NE(o2.str().find("tests=\"4\" failures=\"2\""), std::string::npos);
-    EXPECT_NE(o2.str().find("threshold &lt;x&gt; &amp; more"), std::string::npos);
-}
-
-TEST(report, html_has_charts_with_data) {
-    std::vector<std::pair<std::uint32_t, std::uint64_t>> samples;
-    for (std::uint32_t s = 0; s < 10; ++s)
-        for (int i = 1; i < 50; ++i) samples.emplace_back(s, i * 100 + s * 1000);
-    auto r = shard_results(0, 1, samples);
-    r.description = "<script>alert(1)</script>";
-    std::ostringstream o;
-    write_html(o, r);
-    const auto h = o.str();
-    EXPECT_EQ(h.find("<script>alert"), std::string::npos);  // escaped
-    const std::regex chart("<svg class=\"chart\" data-chart=\"([^\"]+)\"");
-    std::vector<std::string> ids;
-    for (auto it = std::sregex_iterator(h.begin(), h.end(), chart); it != std::sregex_iterator(); ++it) ids.push_back((*it)[1]);
-    EXPECT_EQ(ids, (std::vector<std::string>{"throughput", "active", "latency-smtp.data", "spectrum"}));
-    // every chart has series with points
-    std::size_t pos = 0;
-    for (const auto& id : ids) {
-        pos = h.find("data-chart=\"" + id + "\"", pos);
-        const auto end = h.find("</svg>", pos);
-        const auto body = h.substr(pos, end - pos);
-        EXPECT_NE(body.find("<path class=\"series\""), std::string::npos) << id;
-        EXPECT_EQ(body.find("no data"), std::string::npos) << id;
-        EXPECT_NE(body.find(" L"), std::string::npos) << id;
-    }
-    EXPECT_NE(h.find("data-drawn"), std::string::npos);  // the self-check script
-    // a run with nothing in it says so in its charts (and the browser test would fail it)
-    results empty;
-    empty.scenario = "empty";
-    std::ostringstream e;
-    write_html(e, empty);
-    EXPECT_NE(e.str().find("no data"), std::string::npos);
-    EXPECT_EQ(e.str().find("<path class=\"series\""), std::string::npos);
 }
 
 TEST(compact_histogram, add_and_expand) {

@@ -1,10 +1,12 @@
-// Result renderers: human summary, JUnit XML, TAP 13 and JSON.
+// From the runner's results to the conformance run model of reports/ (which renders the
+// summary, JUnit, TAP, JSON, Markdown and HTML), and the exit-status rule.
 #pragma once
 
-#include <iosfwd>
+#include <string>
 #include <vector>
 
 #include "mailharness/conform/runner.hpp"
+#include "mailharness/reports/conformance.hpp"
 
 namespace mailharness::conform {
 
@@ -13,20 +15,16 @@ struct totals {
 };
 totals count(const std::vector<case_result>& results);
 
-/// Failures listed with their RFC and message, then the last line, exactly
-/// "N passed, N failed, N skipped".
-void write_summary(std::ostream& out, const std::vector<case_result>& results);
+/// What the report says about the run besides its cases.
+struct run_info {
+    std::string started_at;  ///< UTC, ISO 8601
+    std::string target;      ///< "host:port"
+    std::string tls;         ///< none | starttls | implicit
+    std::string version;     ///< mailconform's
+};
 
-/// JUnit XML: one <testsuite name="mailconform">, one <testcase> per case (classname = protocol.category),
-/// <failure> / <skipped> with the message, the transcript in <system-out>.
-void write_junit(std::ostream& out, const std::vector<case_result>& results);
-
-/// TAP version 13: "ok N - id # SKIP reason" / "not ok N - id" with a YAML diagnostic block.
-void write_tap(std::ostream& out, const std::vector<case_result>& results);
-
-/// JSON: {"summary": {...}, "cases": [{id, title, protocol, rfc, level, category, tags, outcome,
-/// message, file, line, duration_ms, transcript}]}.
-void write_json(std::ostream& out, const std::vector<case_result>& results);
+/// The model reports/ renders and mailconform writes as JSON; `results` point into the suite.
+reports::conformance_run to_report(const std::vector<case_result>& results, const run_info& info = {});
 
 /// True when a failed case is at `fail_on` level or stricter (must < should < may).
 bool any_failure_at(const std::vector<case_result>& results, level fail_on);

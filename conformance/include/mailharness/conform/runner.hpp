@@ -23,7 +23,13 @@ struct case_result {
     int line = 0;         ///< line of the failing step in tc->file, 0 when not a step
     std::chrono::milliseconds duration{0};
     std::string transcript;  ///< "C: ..." / "S: ..." lines of the conversation
+    /// For a failure: the transcript lines that decided it, from the last step that sent
+    /// something, opened or closed a connection or shook hands, to the end (at most
+    /// max_decisive_lines, the last ones). Empty otherwise.
+    std::vector<std::string> decisive;
 };
+
+inline constexpr std::size_t max_decisive_lines = 12;
 
 struct run_options {
     /// Run cases marked destructive.

@@ -1,41 +1,35 @@
+// Text renderers of a load run: terminal summary, JUnit, Markdown (moved from loadgen).
 #include <cstdio>
-#include <iomanip>
 
-#include "mailharness/load/report.hpp"
 #include "mailharness/load/units.hpp"
+#include "mailharness/reports/html.hpp"
+#include "mailharness/reports/load.hpp"
+#include "mailharness/reports/markdown.hpp"
 
-namespace mailharness::load {
+namespace mailharness::reports {
 
-std::string xml_escape(std::string_view s) {
-    std::string o;
-    o.reserve(s.size());
-    for (char c : s) {
-        switch (c) {
-            case '&': o += "&amp;"; break;
-            case '<': o += "&lt;"; break;
-            case '>': o += "&gt;"; break;
-            case '"': o += "&quot;"; break;
-            case '\'': o += "&#39;"; break;
-            default:
-                // XML 1.0 has no place for most control characters.
-                if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') o += "?";
-                else o += c;
-        }
-    }
-    return o;
-}
+using load::format_size;
 
 namespace {
 
-std::string fixed(double v, int digits) {
-    char b[48];
-    std::snprintf(b, sizeof b, "%.*f", digits, v);
-    return b;
+load::workload_counters counters_of(const load::results& r, const std::string& name) {
+    const auto it = r.counters.find(name);
+    return it == r.counters.end() ? load::workload_counters{} : it->second;
+}
+
+std::string observed_text(const load::threshold_result& t) {
+    return t.no_data ? std::string("no data") : load::format_threshold_value(t.def, t.observed);
+}
+
+std::string threshold_name(const load::threshold_result& t) {
+    std::string name = t.def.expression;
+    if (!t.def.workload.empty() && name.find('{') == std::string::npos) name += " [" + t.def.workload + "]";
+    return name;
 }
 
 }  // namespace
 
-void write_summary(std::ostream& out, const results& r) {
+void write_load_summary(std::ostream& out, const load::results& r) {
     const double d = r.run.duration_s > 0 ? r.run.duration_s : 1;
     out << "mailload: " << r.scenario << " (" << fixed(r.run.duration_s, 1) << "s";
     if (r.run.shard.count > 1) {
@@ -46,8 +40,7 @@ void write_summary(std::ostream& out, const results& r) {
     out << ")\n";
     if (r.run.aborted) out << "ABORTED: " << r.run.abort_reason << "\n";
     for (const auto& w : r.workloads) {
-        const auto it = r.counters.find(w.name);
-        const workload_counters c = it == r.counters.end() ? workload_counters{} : it->second;
+        const auto c = counters_of(r, w.name);
         out << "  " << w.name << ": " << w.executor << " -> " << w.target << "\n"
             << "    iterations " << c.iterations << " (" << fixed(static_cast<double>(c.iterations) / d, 1) << "/s), failed "
             << c.failed << ", interrupted " << c.interrupted;
@@ -81,12 +74,12 @@ void write_summary(std::ostream& out, const results& r) {
         for (const auto& t : r.thresholds) {
             out << "    " << (t.passed ? "pass" : "FAIL") << "  " << t.def.expression;
             if (!t.def.workload.empty() && t.def.expression.find('{') == std::string::npos) out << "  [" << t.def.workload << "]";
-            out << "  (observed " << (t.no_data ? std::string("no data") : format_threshold_value(t.def, t.observed)) << ")\n";
+            out << "  (observed " << observed_text(t) << ")\n";
         }
     }
 }
 
-void write_junit(std::ostream& out, const results& r) {
+void write_load_junit(std::ostream& out, const load::results& r) {
     std::size_t failures = 0;
     for (const auto& t : r.thresholds) failures += t.passed ? 0 : 1;
     const std::size_t tests = r.thresholds.size() + (r.run.aborted ? 1 : 0);
@@ -103,11 +96,9 @@ void write_junit(std::ostream& out, const results& r) {
             << "    </testcase>\n";
     }
     for (const auto& t : r.thresholds) {
-        std::string name = t.def.expression;
-        if (!t.def.workload.empty() && name.find('{') == std::string::npos) name += " [" + t.def.workload + "]";
-        const std::string observed = t.no_data ? std::string("no data") : format_threshold_value(t.def, t.observed);
-        out << "    <testcase classname=\"mailload." << xml_escape(r.scenario) << ".thresholds\" name=\"" << xml_escape(name)
-            << "\" time=\"0\">\n";
+        const std::string observed = observed_text(t);
+        out << "    <testcase classname=\"mailload." << xml_escape(r.scenario) << ".thresholds\" name=\""
+            << xml_escape(threshold_name(t)) << "\" time=\"0\">\n";
         if (!t.passed)
             out << "      <failure message=\"" << xml_escape("observed " + observed) << "\" type=\"threshold\">"
                 << xml_escape(t.def.expression + ": observed " + observed) << "</failure>\n";
@@ -117,4 +108,41 @@ void write_junit(std::ostream& out, const results& r) {
     out << "  </testsuite>\n</testsuites>\n";
 }
 
-}  // namespace mailharness::load
+void write_load_markdown(std::ostream& out, const load::results& r) {
+    const double d = r.run.duration_s > 0 ? r.run.duration_s : 1;
+    const bool ok = load::thresholds_passed(r) && !r.run.aborted;
+    out << "## mailload: " << md_escape(r.scenario) << " " << (ok ? "✅ passed" : "❌ failed") << "\n\n";
+    out << "Started " << md_escape(r.run.started_at) << ", ran " << fixed(r.run.duration_s, 1) << " s, " << r.run.threads
+        << " threads, seed " << r.seed << ".\n\n";
+    if (r.run.aborted) out << "**Aborted:** " << md_escape(r.run.abort_reason) << "\n\n";
+    if (!r.thresholds.empty()) {
+        out << "| threshold | observed | result |\n|---|---:|---|\n";
+        for (const auto& t : r.thresholds)
+            out << "| `" << md_code(threshold_name(t)) << "` | " << md_escape(observed_text(t)) << " | "
+                << (t.passed ? "pass" : "**FAIL**") << " |\n";
+        out << "\n";
+    }
+    out << "| workload | iterations | /s | failed | messages | msg/s | connections |\n|---|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& w : r.workloads) {
+        const auto c = counters_of(r, w.name);
+        out << "| " << md_escape(w.name) << " | " << c.iterations << " | " << fixed(static_cast<double>(c.iterations) / d, 1) << " | "
+            << c.failed << " | " << c.messages << " | " << fixed(static_cast<double>(c.messages) / d, 1) << " | " << c.connections
+            << " |\n";
+    }
+    out << "\n| metric (all workloads) | count | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& m : r.metric_names()) {
+        const auto h = r.aggregate(m);
+        out << "| " << md_escape(m) << " | " << h.count() << " | " << format_micros(h.value_at_percentile(50)) << " | "
+            << format_micros(h.value_at_percentile(90)) << " | " << format_micros(h.value_at_percentile(99)) << " | "
+            << format_micros(h.value_at_percentile(99.9)) << " | " << format_micros(h.max()) << " |\n";
+    }
+    out << "\nErrors: " << r.error_count() << "\n";
+    if (!r.errors.empty()) {
+        out << "\n| count | workload | action | class | example |\n|---:|---|---|---|---|\n";
+        for (const auto& e : r.errors)
+            out << "| " << e.count << " | " << md_escape(e.workload) << " | " << md_escape(e.action) << " | " << to_string(e.cls)
+                << (e.code ? " " + std::to_string(e.code) : std::string()) << " | " << md_escape(e.example) << " |\n";
+    }
+}
+
+}  // namespace mailharness::reports
