@@ -57,6 +57,21 @@ public:
         }
     }
     std::string code() { return reply().substr(0, 3); }
+    // One CRLF-terminated line (POP3), or "" on EOF/timeout.
+    std::string line() {
+        for (;;) {
+            auto nl = buf_.find("\r\n");
+            if (nl != std::string::npos) {
+                std::string l = buf_.substr(0, nl + 2);
+                buf_.erase(0, nl + 2);
+                return l;
+            }
+            char tmp[4096];
+            ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+            if (n <= 0) return {};
+            buf_.append(tmp, static_cast<std::size_t>(n));
+        }
+    }
     bool closed() {
         char c;
         return ::recv(fd_, &c, 1, 0) == 0;
@@ -80,6 +95,7 @@ protected:
         s.listeners.smtp = {.enabled = true, .address = "127.0.0.1", .port = 0};
         s.listeners.submission = {.enabled = true, .address = "127.0.0.1", .port = 0};
         s.listeners.smtps.enabled = false;
+        s.listeners.pop3 = {.enabled = true, .address = "127.0.0.1", .port = 0};
         s.auth.passwd_file = dir_ / "passwd";
         s.auth.allow_plaintext_auth = true;
         s.auth.failure_delay_base = std::chrono::milliseconds(10);
@@ -102,6 +118,7 @@ protected:
         srv_->start();
         smtp_ = srv_->ports().at("smtp");
         submission_ = srv_->ports().at("submission");
+        pop3_ = srv_->ports().at("pop3");
     }
     void TearDown() override {
         srv_->stop();
@@ -133,7 +150,7 @@ protected:
     fs::path dir_;
     config::refmaild_settings settings_;
     std::unique_ptr<server> srv_;
-    std::uint16_t smtp_ = 0, submission_ = 0;
+    std::uint16_t smtp_ = 0, submission_ = 0, pop3_ = 0;
 };
 
 TEST_F(refmaild_server, delivers_byte_identical_after_received_header) {
@@ -320,6 +337,77 @@ TEST_F(refmaild_server, submission_needs_auth_and_bdat_works) {
     auto text = srv_->metrics_text();
     EXPECT_NE(text.find("refmaild_messages_accepted_total 1"), std::string::npos);
     EXPECT_NE(text.find("refmaild_auth_total{result=\"failure\"} 1"), std::string::npos);
+}
+
+TEST_F(refmaild_server, pop3_reads_back_what_smtp_delivered_and_deletes_only_after_quit) {
+    {
+        client c(smtp_);
+        c.reply();
+        c.send("EHLO client.test\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
+        c.reply();
+        c.reply();
+        c.reply();
+        EXPECT_EQ(c.code(), "354");
+        c.send("Subject: pop\r\n\r\n..dotted\r\nbody\r\n.\r\nQUIT\r\n");  // stores ".dotted"
+        EXPECT_EQ(c.code(), "250");
+    }
+    auto stored_size = [&] {
+        auto m = stored("bob");
+        return m.empty() ? std::size_t(0) : m[0].size();
+    }();
+    ASSERT_GT(stored_size, 0u);
+    {
+        client p(pop3_);
+        EXPECT_EQ(p.line().substr(0, 3), "+OK");
+        // Pipelined: every reply comes back in order.
+        p.send("USER bob@example.test\r\nPASS builder\r\nSTAT\r\n");
+        EXPECT_EQ(p.line(), "+OK\r\n");
+        EXPECT_EQ(p.line(), "+OK Logged in.\r\n");
+        EXPECT_EQ(p.line(), "+OK 1 " + std::to_string(stored_size) + "\r\n");
+        // A second session on the same maildrop is refused while this one holds it.
+        {
+            client q(pop3_);
+            q.line();
+            q.send("USER bob@example.test\r\nPASS builder\r\n");
+            q.line();
+            EXPECT_EQ(q.line().substr(0, 12), "-ERR [IN-USE");
+        }
+        p.send("DELE 1\r\n");
+        EXPECT_EQ(p.line().substr(0, 3), "+OK");
+        // Dropped without QUIT: nothing is deleted.
+    }
+    {
+        client p(pop3_);
+        p.line();
+        p.send("USER bob@example.test\r\nPASS builder\r\nSTAT\r\nRETR 1\r\n");
+        p.line();
+        EXPECT_EQ(p.line().substr(0, 3), "+OK");
+        EXPECT_EQ(p.line(), "+OK 1 " + std::to_string(stored_size) + "\r\n");
+        EXPECT_EQ(p.line(), "+OK " + std::to_string(stored_size) + " octets\r\n");
+        std::string body;
+        for (std::string line = p.line(); !line.empty() && line != ".\r\n"; line = p.line()) body += line;
+        EXPECT_NE(body.find("\r\n..dotted\r\n"), std::string::npos) << body;  // dot-stuffed
+        EXPECT_EQ(body.rfind("Return-Path: <alice@example.test>\r\n", 0), 0u) << body;
+        p.send("DELE 1\r\nQUIT\r\n");
+        EXPECT_EQ(p.line().substr(0, 3), "+OK");
+        EXPECT_EQ(p.line().substr(0, 3), "+OK");
+    }
+    auto cur = dir_ / "maildir" / "example.test" / "bob" / "Maildir" / "cur";
+    EXPECT_TRUE(fs::is_empty(cur));
+    EXPECT_NE(srv_->metrics_text().find("refmaild_pop3_messages_deleted_total 1"), std::string::npos);
+}
+
+TEST_F(refmaild_server, pop3_failed_login_is_delayed_and_logged_in_metrics) {
+    client p(pop3_);
+    p.line();
+    p.send("USER bob@example.test\r\nPASS wrong\r\nUSER nobody@example.test\r\nPASS wrong\r\n");
+    p.line();
+    auto a = p.line();
+    p.line();
+    auto b = p.line();
+    EXPECT_EQ(a, "-ERR [AUTH] Authentication failed.\r\n");
+    EXPECT_EQ(a, b);  // no user enumeration
+    EXPECT_NE(srv_->metrics_text().find("refmaild_auth_total{result=\"failure\"} 2"), std::string::npos);
 }
 
 }  // namespace
