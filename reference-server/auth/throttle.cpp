@@ -49,6 +49,11 @@ std::chrono::milliseconds throttle::penalty(const std::string& ip) {
     return delay_for(it->second.failures);
 }
 
+void throttle::succeeded(const std::string& ip) {
+    std::lock_guard lock(mutex_);
+    map_.erase(ip);
+}
+
 std::size_t throttle::tracked() const {
     std::lock_guard lock(mutex_);
     return map_.size();

@@ -197,6 +197,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
             if (!authenticated_before && !session.authenticated_user().empty()) {
                 // The IP's penalty from earlier failures holds for a right password too.
                 extra = srv.throttle.penalty(ip);
+                srv.throttle.succeeded(ip);
             }
 
             switch (a) {

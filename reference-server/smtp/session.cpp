@@ -710,6 +710,7 @@ awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> 
                 auth_logged = true;
                 // The IP's penalty from earlier failures holds for a right password too.
                 extra = srv.throttle.penalty(ip);
+                srv.throttle.succeeded(ip);
                 srv.log.info(tag + " event=auth user=" + session.authenticated_user());
                 scope.set_user(session.authenticated_user());
             }

@@ -30,3 +30,13 @@ TEST(throttle, memory_is_bounded_under_a_spray_of_addresses) {
     for (int i = 0; i < 10000; ++i) t.failed("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256));
     EXPECT_LE(t.tracked(), 1000u);
 }
+
+TEST(throttle, a_success_after_the_penalty_starts_the_ip_again) {
+    throttle t(100ms, 1000ms);
+    t.failed("192.0.2.1");
+    t.failed("192.0.2.1");
+    EXPECT_EQ(t.penalty("192.0.2.1"), 200ms);  // the right password waits this long...
+    t.succeeded("192.0.2.1");
+    EXPECT_EQ(t.penalty("192.0.2.1"), 0ms);    // ...and then the IP is clean again
+    EXPECT_EQ(t.failed("192.0.2.1"), 100ms);
+}

@@ -1,10 +1,11 @@
 // The per-IP authentication failure throttle, shared by SMTP AUTH, POP3 and IMAP logins.
 //
 // Each failed attempt from an IP doubles that IP's penalty (base, 2*base, ... up to max); the
-// penalty is forgotten 15 minutes after the IP's last failure. Every authentication attempt from
-// the IP, on any connection and any protocol, waits the current penalty before its reply (a
-// success too: otherwise a guesser learns a right password at full speed by racing connections),
-// and the network layer reads nothing more from the client meanwhile. Thread-safe.
+// penalty is forgotten 15 minutes after the IP's last failure, or once a login from the IP
+// succeeds. Every authentication attempt from the IP, on any connection and any protocol, waits
+// the current penalty before its reply (a success too: otherwise a guesser learns a right
+// password at full speed by racing connections), and the network layer reads nothing more from
+// the client meanwhile. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -27,7 +28,9 @@ public:
     std::chrono::milliseconds failed(const std::string& ip);
     /// The delay an attempt from `ip` waits now (0 when it has no recent failures).
     std::chrono::milliseconds penalty(const std::string& ip);
-    /// A successful login clears nothing: the penalty decays with time only.
+    /// A login from `ip` succeeded (after waiting penalty()): the IP starts again from no penalty,
+    /// as Dovecot's auth penalty does. A guesser's right guess still waited the full penalty.
+    void succeeded(const std::string& ip);
 
     /// IPs tracked now (bounded by max_tracked: past it the oldest entries are dropped).
     std::size_t tracked() const;
