@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -62,6 +63,7 @@ struct server::impl {
     std::string metrics_text() const;
     awaitable<void> metrics_loop();
     awaitable<void> memory_loop();
+    awaitable<void> housekeeping_loop();
     awaitable<void> serve_metrics(tcp::socket socket);
 };
 
@@ -295,6 +297,23 @@ awaitable<void> server::impl::memory_loop() {
     }
 }
 
+// Maildir convention: files in tmp/ older than 36 hours belong to no delivery (a crashed writer
+// of any program); refmaild's own leftovers are removed at start. Hourly, on the blocking pool.
+awaitable<void> server::impl::housekeeping_loop() {
+    asio::steady_timer timer(*ioc);
+    while (!stopped) {
+        timer.expires_after(std::chrono::hours(1));
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec || stopped) co_return;
+        asio::post(*state.blocking_pool, [this] {
+            auto r = store::clean_own_tmp_tree(state.settings.store.maildir_root, state.settings.server.hostname, ::getpid(),
+                                               std::chrono::hours(36));
+            if (!r) state.log.warn("event=tmp_clean_failed error=\"" + r.error().message() + "\"");
+            else if (*r) state.log.info("event=tmp_cleaned files=" + std::to_string(*r));
+        });
+    }
+}
+
 // ---- server ----
 
 server::server(config::refmaild_settings settings) : impl_(std::make_unique<impl>(std::move(settings))) {
@@ -345,7 +364,8 @@ void server::start() {
     // Message files an earlier refmaild process left unfinished in tmp/ (a kill -9 mid-delivery):
     // no live delivery owns them. Other programs' files are left alone.
     if (std::error_code dec; std::filesystem::exists(st.settings.store.maildir_root, dec)) {
-        auto cleaned = store::clean_own_tmp_tree(st.settings.store.maildir_root, st.settings.server.hostname, ::getpid());
+        auto cleaned = store::clean_own_tmp_tree(st.settings.store.maildir_root, st.settings.server.hostname, ::getpid(),
+                                                 std::chrono::hours(36));
         if (!cleaned) st.log.warn("event=tmp_clean_failed error=\"" + cleaned.error().message() + "\"");
         else if (*cleaned) st.log.info("event=tmp_cleaned files=" + std::to_string(*cleaned));
     }
@@ -392,6 +412,7 @@ void server::start() {
     }
     for (auto& l : im.listeners) l->start();
     asio::co_spawn(*im.ioc, im.memory_loop(), asio::detached);
+    asio::co_spawn(*im.ioc, im.housekeeping_loop(), asio::detached);
     im.work.emplace(im.ioc->get_executor());
     unsigned n = std::max(1u, st.settings.server.io_threads);
     for (unsigned i = 0; i < n; ++i) im.threads.emplace_back([&im] { im.ioc->run(); });

@@ -315,8 +315,16 @@ std::error_code maildir_folder::remove(std::span<const std::size_t> indexes) {
 }
 
 boost::system::result<std::size_t, std::error_code> maildir_folder::clean_tmp(std::chrono::seconds max_age) {
-    unique_fd tmp = open_dir(dir_ / "tmp");
-    if (!tmp) return last_error();
+    return clean_old_tmp(dir_, max_age);
+}
+
+boost::system::result<std::size_t, std::error_code> clean_old_tmp(const std::filesystem::path& maildir,
+                                                                  std::chrono::seconds max_age) {
+    unique_fd tmp = open_dir(maildir / "tmp");
+    if (!tmp) {
+        if (errno == ENOENT) return std::size_t{0};
+        return last_error();
+    }
     const std::time_t cutoff = std::time(nullptr) - static_cast<std::time_t>(max_age.count());
     std::vector<std::string> old;
     auto ec = for_each_file(tmp.get(), [&](std::string_view n) {
@@ -358,7 +366,8 @@ boost::system::result<std::size_t, std::error_code> clean_own_tmp(const std::fil
 }
 
 boost::system::result<std::size_t, std::error_code> clean_own_tmp_tree(const std::filesystem::path& root,
-                                                                       std::string_view host, pid_t current_pid) {
+                                                                       std::string_view host, pid_t current_pid,
+                                                                       std::chrono::seconds older_than) {
     namespace fs = std::filesystem;
     std::size_t removed = 0;
     std::error_code first;
@@ -366,6 +375,11 @@ boost::system::result<std::size_t, std::error_code> clean_own_tmp_tree(const std
         auto r = clean_own_tmp(maildir, host, current_pid);
         if (r) removed += *r;
         else if (!first) first = r.error();
+        if (older_than.count() > 0) {
+            auto o = clean_old_tmp(maildir, older_than);
+            if (o) removed += *o;
+            else if (!first) first = o.error();
+        }
     };
     auto subdirs = [&](const fs::path& p, auto&& fn) {
         std::error_code ec;

@@ -367,6 +367,25 @@ TEST(maildir_folder, clean_own_tmp_removes_only_refmaild_leftovers) {
     EXPECT_EQ(*none, 0u);
 }
 
+TEST(maildir_folder, the_tree_walk_also_removes_any_program_s_files_past_the_age) {
+    temp_dir tmp;
+    const fs::path md = tmp.path / "example.org" / "bob" / "Maildir";
+    ASSERT_TRUE(maildir_folder::open(md));
+    write(md / "tmp" / "1700000001.M1P1.other", "x");  // another program's file
+    // Kept at 36 h; removed, a second later, when everything older than 1 s goes.
+    auto r = clean_own_tmp_tree(tmp.path, "mx", ::getpid(), std::chrono::hours(36));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, 0u);
+    ::sleep(2);
+    r = clean_own_tmp_tree(tmp.path, "mx", ::getpid(), std::chrono::seconds(1));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, 1u);
+    EXPECT_TRUE(names_in(md / "tmp").empty());
+    auto none = clean_old_tmp(tmp.path / "missing", std::chrono::seconds(1));
+    ASSERT_TRUE(none);
+    EXPECT_EQ(*none, 0u);
+}
+
 TEST(maildir_folder, refmaild_delivery_names) {
     EXPECT_TRUE(is_refmaild_delivery_name("1700000000.M123456P42Q7.mx.example,S=1234"));
     EXPECT_FALSE(is_refmaild_delivery_name("1700000000.M123456P42.mx.example,S=1234"));    // Dovecot

@@ -163,10 +163,18 @@ private:
 boost::system::result<std::size_t, std::error_code> clean_own_tmp(const std::filesystem::path& maildir,
                                                                   std::string_view host, pid_t current_pid);
 
+/// Removes files in `<maildir>/tmp/` (any program's) whose atime, mtime and ctime are all older
+/// than `max_age` (the Maildir convention is 36 hours: no delivery takes that long). A missing
+/// tmp/ is 0. Returns how many were removed.
+boost::system::result<std::size_t, std::error_code> clean_old_tmp(const std::filesystem::path& maildir,
+                                                                  std::chrono::seconds max_age);
+
 /// clean_own_tmp() for every Maildir under a store root laid out as maildir_store writes it:
-/// <root>/<domain>/<user>/Maildir and its Maildir++ folders (Maildir/.<name>). An error in one
-/// directory does not stop the walk; the first one is returned at the end (instead of the count).
+/// <root>/<domain>/<user>/Maildir and its Maildir++ folders (Maildir/.<name>), and, when
+/// `older_than` is above 0, clean_old_tmp() with it too. An error in one directory does not stop
+/// the walk; the first one is returned at the end (instead of the count).
 boost::system::result<std::size_t, std::error_code> clean_own_tmp_tree(const std::filesystem::path& root,
-                                                                       std::string_view host, pid_t current_pid);
+                                                                       std::string_view host, pid_t current_pid,
+                                                                       std::chrono::seconds older_than = {});
 
 }  // namespace mailharness::refmaild::store
