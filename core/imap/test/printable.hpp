@@ -1,30 +1,11 @@
-// Test helper: printable rendering of protocol bytes and of error codes for IMAP tests.
+// Test helper: the shared printable rendering (core/test_support/printable.hpp) with the
+// length the IMAP tests use.
 #pragma once
 
-#include <cstdio>
-#include <string>
-#include <string_view>
+#include "../../test_support/printable.hpp"
 
 namespace mailharness::imap::test {
 
-inline std::string printable(std::string_view s, std::size_t max = 60) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c == '\r') {
-            out += "\\r";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (c < 0x20 || c >= 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02X", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    if (s.size() > max) out += "...(" + std::to_string(s.size()) + " octets)";
-    return out;
-}
+inline std::string printable(std::string_view s, std::size_t max = 60) { return mailharness::test::printable(s, max); }
 
 }  // namespace mailharness::imap::test
