@@ -72,9 +72,12 @@ public:
             buf_.append(tmp, static_cast<std::size_t>(n));
         }
     }
+    // Closed by the server: end of stream, or a reset when the server closed with our bytes
+    // still unread in its receive buffer (TCP then sends RST instead of FIN).
     bool closed() {
         char c;
-        return ::recv(fd_, &c, 1, 0) == 0;
+        auto n = ::recv(fd_, &c, 1, 0);
+        return n == 0 || (n < 0 && errno == ECONNRESET);
     }
 
 private:
