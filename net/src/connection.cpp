@@ -45,6 +45,7 @@ public:
             case errc::session_expired: return "session time limit reached";
             case errc::resolve_failed: return "host name did not resolve";
             case errc::bad_tls_name: return "cannot check the TLS name";
+            case errc::interrupted: return "read interrupted";
         }
         return "unknown net error";
     }
@@ -152,6 +153,10 @@ error_code connection::finish_op(error_code ec) {
 
 asio::awaitable<error_code> connection::read_more(time_point deadline, std::size_t max_read) {
     error_code ec;
+    if (interrupt_pending_) {
+        interrupt_pending_ = false;
+        co_return errc::interrupted;
+    }
     if (!arm(deadline, ec)) co_return ec;
     if (pos_ > 0 && pos_ == in_.size()) {
         in_.clear();
@@ -166,6 +171,7 @@ asio::awaitable<error_code> connection::read_more(time_point deadline, std::size
     std::size_t n = 0;
     {
         op_scope scope(op_active_);
+        op_scope reading(reading_);
         if (ssl_) {
             char* dst = in_.data() + old;
             ec = co_await tls_op([this, dst, max_read, &n] {
@@ -180,9 +186,21 @@ asio::awaitable<error_code> connection::read_more(time_point deadline, std::size
     }
     in_.resize(old + n);
     bytes_read_ += n;
+    const bool interrupted = std::exchange(interrupted_, false);
     if (n > 0) co_return error_code{};  // data first; an error after it shows on the next read
+    if (interrupted && !cancelled_by_timer_) co_return errc::interrupted;
     if (!ec) ec = asio::error::eof;
     co_return finish_op(ec);
+}
+
+void connection::interrupt() {
+    if (reading_) {
+        interrupted_ = true;
+        error_code ignored;
+        socket_.cancel(ignored);
+    } else {
+        interrupt_pending_ = true;
+    }
 }
 
 asio::awaitable<error_code> connection::write(std::string_view data, time_point deadline) {
@@ -206,6 +224,7 @@ asio::awaitable<error_code> connection::write_buffers(Buffers bufs, time_point d
     std::size_t n = 0;
     {
         op_scope scope(op_active_);
+        op_scope reading(reading_);
         if (ssl_) {
             ec = co_await write_tls(bufs);
         } else {

@@ -607,6 +607,8 @@ const schema_node& schema() {
             listener("smtps", &listeners_settings::smtps),
             listener("pop3", &listeners_settings::pop3),
             listener("pop3s", &listeners_settings::pop3s),
+            listener("imap", &listeners_settings::imap),
+            listener("imaps", &listeners_settings::imaps),
         }),
         section("tls", {
             leaf("cert_file", [](R r, N n, S s) { r.path(n, s.tls.cert_file); }),
@@ -669,6 +671,20 @@ const schema_node& schema() {
             leaf("unknown_recipient_delay", [](R r, N n, S s) { r.duration(n, s.smtp.unknown_recipient_delay); }),
             leaf("unknown_recipient_ban_after", [](R r, N n, S s) { r.integer(n, s.smtp.unknown_recipient_ban_after); }),
             leaf("vrfy_reply", [](R r, N n, S s) { r.choice(n, s.smtp.vrfy_reply, {{"252", 252}, {"502", 502}}); }),
+        }),
+        section("imap", {
+            leaf("max_line_length", [](R r, N n, S s) { r.integer(n, s.imap.max_line_length); }),
+            leaf("ban_long_lines", [](R r, N n, S s) { r.boolean(n, s.imap.ban_long_lines); }),
+            leaf("max_message_size", [](R r, N n, S s) { r.integer(n, s.imap.max_message_size); }),
+            leaf("login_timeout", [](R r, N n, S s) { r.duration(n, s.imap.login_timeout); }),
+            leaf("idle_timeout", [](R r, N n, S s) { r.duration(n, s.imap.idle_timeout); }),
+            leaf("session_timeout", [](R r, N n, S s) { r.duration(n, s.imap.session_timeout); }),
+            leaf("write_timeout", [](R r, N n, S s) { r.duration(n, s.imap.write_timeout); }),
+            leaf("max_errors", [](R r, N n, S s) { r.integer(n, s.imap.max_errors); }),
+            leaf("max_auth_failures", [](R r, N n, S s) { r.integer(n, s.imap.max_auth_failures); }),
+            leaf("max_connections", [](R r, N n, S s) { r.integer(n, s.imap.max_connections); }),
+            leaf("max_connections_per_ip", [](R r, N n, S s) { r.integer(n, s.imap.max_connections_per_ip); }),
+            leaf("max_user_ip_connections", [](R r, N n, S s) { r.integer(n, s.imap.max_user_ip_connections); }),
         }),
         section("pop3", {
             leaf("max_line_length", [](R r, N n, S s) { r.integer(n, s.pop3.max_line_length); }),
@@ -977,6 +993,8 @@ std::vector<config_problem> validate(const refmaild_settings& s, std::string_vie
     check_listener("listeners.smtps", s.listeners.smtps);
     check_listener("listeners.pop3", s.listeners.pop3);
     check_listener("listeners.pop3s", s.listeners.pop3s);
+    check_listener("listeners.imap", s.listeners.imap);
+    check_listener("listeners.imaps", s.listeners.imaps);
     auto check_methods = [&](const std::string& key, const listener_settings& l, std::initializer_list<std::string_view> known) {
         for (const auto& m : l.login_methods) {
             if (std::find(known.begin(), known.end(), m) == known.end()) {
@@ -995,6 +1013,14 @@ std::vector<config_problem> validate(const refmaild_settings& s, std::string_vie
                           {"listeners.pop3s", &s.listeners.pop3s}}) {
         check_methods(key, *l, {"user", "apop", "plain", "login", "cram-md5", "scram-sha-256"});
     }
+    for (auto [key, l] : {std::pair<const char*, const listener_settings*>{"listeners.imap", &s.listeners.imap},
+                          {"listeners.imaps", &s.listeners.imaps}}) {
+        check_methods(key, *l, {"user", "plain", "login", "cram-md5", "scram-sha-256"});
+    }
+    if (s.imap.max_line_length < 1000 || s.imap.max_line_length > 16u << 20) {
+        c.error("imap.max_line_length", "must be 1000 to 16777216 (RFC 7162 4: at least 8192 is recommended)");
+    }
+    if (s.imap.max_message_size < 1024) c.error("imap.max_message_size", "must be at least 1024");
     if (s.pop3.max_line_length < 255 || s.pop3.max_line_length > 65536) {
         c.error("pop3.max_line_length", "must be 255 to 65536 (RFC 2449 4: at least 255)");
     }
@@ -1014,6 +1040,9 @@ std::vector<config_problem> validate(const refmaild_settings& s, std::string_vie
     bool has_cert = !tls.cert_file.empty();
     if (has_cert != !tls.key_file.empty()) {
         c.error(has_cert ? "tls.key_file" : "tls.cert_file", "tls.cert_file and tls.key_file must be set together");
+    }
+    if (s.listeners.imaps.enabled && !has_cert) {
+        c.error("listeners.imaps.enabled", "implicit TLS needs tls.cert_file and tls.key_file");
     }
     if (s.listeners.pop3s.enabled && !has_cert) {
         c.error("listeners.pop3s.enabled", "implicit TLS needs tls.cert_file and tls.key_file");

@@ -79,25 +79,6 @@ struct maildrop_lock {
     ~maildrop_lock() { release(); }
 };
 
-// Runs `fn` on the blocking pool (file-system work with fsyncs stays off the io threads) and
-// resumes on the caller's executor.
-template <class F>
-awaitable<std::invoke_result_t<F&>> run_blocking(asio::thread_pool& pool, F fn) {
-    using R = std::invoke_result_t<F&>;
-    std::optional<R> result;
-    co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-        [&pool, &fn, &result](auto handler) {
-            auto work = asio::make_work_guard(asio::get_associated_executor(handler));
-            asio::post(pool, [&fn, &result, h = std::move(handler), work = std::move(work)]() mutable {
-                result.emplace(fn());
-                auto ex = work.get_executor();
-                asio::post(ex, std::move(h));
-            });
-        },
-        asio::use_awaitable);
-    co_return std::move(*result);
-}
-
 }  // namespace
 
 awaitable<void> run_session(server_state& srv, std::shared_ptr<net::connection> conn, std::string listener,

@@ -56,6 +56,9 @@ struct metric_counters {
     labelled_counter server_closes;
     /// POP3 commands by verb, and messages retrieved/deleted.
     labelled_counter pop3_commands;
+    /// IMAP commands, by verb ("FETCH", "UID FETCH", "unknown").
+    labelled_counter imap_commands;
+    std::atomic<std::uint64_t> imap_appends{0}, imap_idle_wakeups{0};
     std::atomic<std::uint64_t> pop3_messages_retrieved{0}, pop3_messages_deleted{0}, pop3_bytes_sent{0};
     std::atomic<long long> cert_days_left{0};
     std::atomic<bool> has_cert{false};

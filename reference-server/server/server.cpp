@@ -16,6 +16,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../imap/session.hpp"
 #include "../pop3/session.hpp"
 #include "../smtp/session.hpp"
 #include "mailharness/refmaild/queue/runner.hpp"
@@ -41,14 +42,15 @@ struct server::impl {
         : state(std::move(s)),
           ioc(std::make_unique<asio::io_context>(static_cast<int>(std::max(1u, state.settings.server.io_threads)))),
           smtp_limits(state.settings.smtp.max_connections, state.settings.smtp.max_connections_per_ip),
-          pop3_limits(state.settings.pop3.max_connections, state.settings.pop3.max_connections_per_ip) {}
+          pop3_limits(state.settings.pop3.max_connections, state.settings.pop3.max_connections_per_ip),
+          imap_limits(state.settings.imap.max_connections, state.settings.imap.max_connections_per_ip) {}
 
     server_state state;
     // Destroyed explicitly in ~server() before the state that suspended coroutine frames refer to.
     std::unique_ptr<asio::io_context> ioc;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
     std::vector<std::thread> threads;
-    net::connection_limits smtp_limits, pop3_limits;
+    net::connection_limits smtp_limits, pop3_limits, imap_limits;
     std::vector<std::unique_ptr<net::listener>> listeners;
     std::unique_ptr<tcp::acceptor> metrics_acceptor;
     std::map<std::string, std::uint16_t> ports;
@@ -130,7 +132,9 @@ void server::impl::add_listener(const std::string& name, const config::listener_
     if (!l.enabled) return;
     if (implicit_tls && !state.tls.get()) throw std::runtime_error("listeners." + name + " needs tls.cert_file and tls.key_file");
     const std::string& host = state.settings.server.hostname;
-    std::string refusal = name.starts_with("pop3") ? "-ERR [AUTH] access denied\r\n" : "554 5.7.1 " + host + " access denied\r\n";
+    std::string refusal = name.starts_with("pop3")   ? "-ERR [AUTH] access denied\r\n"
+                          : name.starts_with("imap") ? "* BYE access denied\r\n"
+                                                     : "554 5.7.1 " + host + " access denied\r\n";
     net::listener_options o;
     o.name = name;
     o.endpoint = tcp::endpoint(asio::ip::make_address(l.address), l.port);
@@ -207,6 +211,9 @@ std::string server::impl::metrics_text() const {
     render_counter(o, "refmaild_pop3_messages_retrieved_total", "Messages sent by POP3 RETR.", m.pop3_messages_retrieved);
     render_counter(o, "refmaild_pop3_messages_deleted_total", "Messages removed in the POP3 UPDATE state.", m.pop3_messages_deleted);
     render_counter(o, "refmaild_pop3_bytes_sent_total", "Octets of RETR/TOP responses.", m.pop3_bytes_sent);
+    render_labelled(o, "refmaild_imap_commands_total", "IMAP commands, by verb.", "verb", m.imap_commands.snapshot());
+    render_counter(o, "refmaild_imap_appends_total", "Messages stored by IMAP APPEND.", m.imap_appends);
+    render_counter(o, "refmaild_imap_idle_wakeups_total", "IDLE sessions woken by a mailbox change.", m.imap_idle_wakeups);
     render_histogram(o, "refmaild_delivery_latency_seconds", "Time from end of data to durable storage.", m.delivery_latency);
     if (m.has_cert) {
         render_gauge(o, "refmaild_tls_certificate_days_left", "Whole days until the server certificate expires.", m.cert_days_left);
@@ -375,6 +382,7 @@ void server::start() {
     const auto& ls = st.settings.listeners;
     if (ls.smtp.enabled || ls.submission.enabled || ls.smtps.enabled) wanted += st.settings.smtp.max_connections;
     if (ls.pop3.enabled || ls.pop3s.enabled) wanted += 2ull * st.settings.pop3.max_connections;
+    if (ls.imap.enabled || ls.imaps.enabled) wanted += 2ull * st.settings.imap.max_connections;
     if (fd_limit && fd_limit < wanted) {
         st.log.warn("event=descriptor_limit_low limit=" + std::to_string(fd_limit) + " needed=" + std::to_string(wanted) +
                     " hint=\"raise the open-file limit (LimitNOFILE) or lower max_connections; clients past the limit "
@@ -397,6 +405,14 @@ void server::start() {
     };
     im.add_listener("pop3", ls.pop3, false, im.pop3_limits, pop3_busy, pop3_session(false, ls.pop3));
     im.add_listener("pop3s", ls.pop3s, true, im.pop3_limits, pop3_busy, pop3_session(true, ls.pop3s));
+    const std::string imap_busy = "* BYE [UNAVAILABLE] too many connections; try later\r\n";
+    auto imap_session = [&st](bool implicit, const config::listener_settings& l) {
+        return [&st, implicit, &l](std::shared_ptr<net::connection> c) {
+            return imap_room::run_session(st, std::move(c), implicit ? "imaps" : "imap", l);
+        };
+    };
+    im.add_listener("imap", ls.imap, false, im.imap_limits, imap_busy, imap_session(false, ls.imap));
+    im.add_listener("imaps", ls.imaps, true, im.imap_limits, imap_busy, imap_session(true, ls.imaps));
     if (st.settings.metrics.enabled) {
         tcp::endpoint ep(asio::ip::make_address(st.settings.metrics.address), st.settings.metrics.port);
         im.metrics_acceptor = std::make_unique<tcp::acceptor>(*im.ioc);

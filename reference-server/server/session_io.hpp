@@ -4,11 +4,16 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <type_traits>
 
 #include "mailharness/net/connection.hpp"
 
@@ -52,5 +57,24 @@ boost::asio::awaitable<net::error_code> upgrade_to_tls(server_state& srv, net::c
 /// The disconnect reason for a failed read: "session_timeout" (counted), "timeout", "eof" or
 /// "read_error".
 std::string read_failure_reason(server_state& srv, const net::error_code& ec);
+
+// Runs `fn` on the blocking pool (file-system work with fsyncs stays off the io threads) and
+// resumes on the caller's executor.
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F&>> run_blocking(boost::asio::thread_pool& pool, F fn) {
+    using R = std::invoke_result_t<F&>;
+    std::optional<R> result;
+    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(
+        [&pool, &fn, &result](auto handler) {
+            auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
+            boost::asio::post(pool, [&fn, &result, h = std::move(handler), work = std::move(work)]() mutable {
+                result.emplace(fn());
+                auto ex = work.get_executor();
+                boost::asio::post(ex, std::move(h));
+            });
+        },
+        boost::asio::use_awaitable);
+    co_return std::move(*result);
+}
 
 }  // namespace mailharness::refmaild

@@ -36,7 +36,7 @@ server_state::server_state(config::refmaild_settings s)
       throttle(settings.auth.failure_delay_base, settings.auth.failure_delay_max),
       bans(settings.store.data_dir.empty() ? std::filesystem::path() : settings.store.data_dir / "bans"),
       resolver_pool(std::make_unique<boost::asio::thread_pool>(2)),
-      blocking_pool(std::make_unique<boost::asio::thread_pool>(2)),
+      blocking_pool(std::make_unique<boost::asio::thread_pool>(8)),
       message_memory(settings.smtp.max_buffered_total, settings.smtp.max_buffered_per_ip) {
     std::random_device rd;
     char buf[16];

@@ -69,6 +69,10 @@ struct server_state {
     std::mutex pop3_mutex;
     std::unordered_set<std::string> pop3_open;
 
+    /// IMAP sessions per "user ip" (imap.max_user_ip_connections).
+    std::mutex imap_mutex;
+    std::unordered_map<std::string, unsigned> imap_user_ip;
+
     /// Message octets held in memory by receiving SMTP sessions (smtp.max_buffered_*).
     class memory_budget {
     public:

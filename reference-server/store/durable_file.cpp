@@ -55,6 +55,11 @@ int rename_noreplace(int from_dir, const char* from, int to_dir, const char* to)
 }
 
 std::error_code write_file_durable(const std::filesystem::path& path, std::string_view content, unsigned mode) {
+    return write_file_atomic(path, content, mode, true);
+}
+
+std::error_code write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode,
+                                  bool sync) {
     const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
     std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
     unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
@@ -65,10 +70,10 @@ std::error_code write_file_durable(const std::filesystem::path& path, std::strin
     };
     if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) return fail(last_error());
     if (auto ec = write_all(fd.get(), content)) return fail(ec);
-    if (::fsync(fd.get()) != 0) return fail(last_error());
+    if (sync && ::fsync(fd.get()) != 0) return fail(last_error());
     if (::close(fd.release()) != 0) return fail(last_error());
     if (::rename(tmpl.c_str(), path.c_str()) != 0) return fail(last_error());
-    return fsync_dir(dir);
+    return sync ? fsync_dir(dir) : std::error_code{};
 }
 
 std::error_code make_dirs_durable(const std::filesystem::path& dir, std::uint64_t* dir_syncs) {

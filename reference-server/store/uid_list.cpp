@@ -464,13 +464,13 @@ bool has_guid(const uid_list& list) noexcept {
     return std::any_of(list.guid.begin(), list.guid.end(), [](std::uint8_t b) { return b != 0; });
 }
 
-std::error_code write_uid_list_file(const std::filesystem::path& dir, const uid_list& list) {
+std::error_code write_uid_list_file(const std::filesystem::path& dir, const uid_list& list, bool durable) {
     if (!has_guid(list)) {
         uid_list copy = list;
         copy.guid = random_guid();
-        return detail::write_file_durable(dir / uid_list_file_name, format_uid_list(copy));
+        return detail::write_file_atomic(dir / uid_list_file_name, format_uid_list(copy), 0600, durable);
     }
-    return detail::write_file_durable(dir / uid_list_file_name, format_uid_list(list));
+    return detail::write_file_atomic(dir / uid_list_file_name, format_uid_list(list), 0600, durable);
 }
 
 }  // namespace mailharness::refmaild::store

@@ -92,6 +92,11 @@ public:
     /// Reads at least one more byte (at most `max_read`) and appends it to input(). Fails with
     /// the socket's error, boost::asio::error::eof, errc::timed_out or errc::session_expired.
     boost::asio::awaitable<error_code> read_more(time_point deadline, std::size_t max_read = 4096);
+    /// Ends a read_more() in progress with errc::interrupted, or makes the next one return it at
+    /// once; buffered and TLS data stay intact. Only reads are affected, and only when no write
+    /// is in progress. Call on the connection's executor (IMAP IDLE: another session changed
+    /// the mailbox).
+    void interrupt();
     /// Frees the input buffer when it is empty and has grown past 16 KiB (after a long line, a
     /// literal or a DATA transfer), so that idle connections stay small.
     void release_memory();
@@ -184,6 +189,9 @@ private:
     bool fired_ = false;                       // the armed wait has expired
     bool op_active_ = false;                   // an operation is in progress
     bool cancelled_by_timer_ = false;          // the timer cancelled the operation in progress
+    bool reading_ = false;                     // read_more() is waiting
+    bool interrupted_ = false;                 // interrupt() cancelled it
+    bool interrupt_pending_ = false;           // interrupt() came while not reading
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // timer handlers check it
 };
 

@@ -16,6 +16,8 @@ enum class errc {
     resolve_failed,
     /// The TLS peer certificate's name does not match (set up failed for the name given).
     bad_tls_name,
+    /// read_more() was ended by connection::interrupt() (no data lost; read again).
+    interrupted,
 };
 
 const boost::system::error_category& net_category() noexcept;

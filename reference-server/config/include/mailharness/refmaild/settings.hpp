@@ -66,6 +66,10 @@ struct listeners_settings {
     listener_settings pop3{.enabled = false, .address = "127.0.0.1", .port = 110};
     /// POP3 over implicit TLS (RFC 8314); needs tls.cert_file and tls.key_file.
     listener_settings pop3s{.enabled = false, .address = "127.0.0.1", .port = 995};
+    /// IMAP4rev1 (RFC 3501) with STARTTLS when TLS is configured.
+    listener_settings imap{.enabled = false, .address = "127.0.0.1", .port = 143};
+    /// IMAP over implicit TLS (RFC 8314); needs tls.cert_file and tls.key_file.
+    listener_settings imaps{.enabled = false, .address = "127.0.0.1", .port = 993};
 };
 
 enum class tls_version { v1_2, v1_3 };
@@ -229,6 +233,33 @@ struct pop3_settings {
     unsigned max_connections_per_ip = 20;
 };
 
+struct imap_settings {
+    /// Longest command line in octets without its literals (Dovecot's imap_max_line_length,
+    /// 64 KiB). A longer line gets BAD and is discarded; with ban_long_lines the IP is banned.
+    std::size_t max_line_length = 65536;
+    /// Ban the IP of a client that sends a line over max_line_length.
+    bool ban_long_lines = false;
+    /// Largest APPEND message in octets (streamed to disk, never held in memory).
+    std::uint64_t max_message_size = 64u << 20;
+    /// Time allowed for a command line before login.
+    std::chrono::milliseconds login_timeout{std::chrono::minutes(1)};
+    /// Autologout timer after login, IDLE included (RFC 3501 5.4: at least 30 minutes).
+    std::chrono::milliseconds idle_timeout{std::chrono::minutes(30)};
+    /// Longest a session may last (0: no limit).
+    std::chrono::milliseconds session_timeout{std::chrono::hours(24)};
+    /// Time allowed for each write to make progress.
+    std::chrono::milliseconds write_timeout{std::chrono::minutes(5)};
+    /// BAD or NO replies in a row after which the session is closed (0: no limit).
+    unsigned max_errors = 20;
+    /// Failed logins in one session after which it is closed (Dovecot: 3).
+    unsigned max_auth_failures = 3;
+    /// Simultaneous IMAP connections in total and per client IP (0: no limit).
+    unsigned max_connections = 1000;
+    unsigned max_connections_per_ip = 50;
+    /// Sessions of one user from one IP (Dovecot's mail_max_userip_connections, 10).
+    unsigned max_user_ip_connections = 10;
+};
+
 /// Who may send with the null reverse-path <> (bounces, RFC 5321 4.5.5).
 enum class null_sender_policy {
     local_only,  ///< <> is accepted, but only for local recipients: never relayed (default)
@@ -336,6 +367,7 @@ struct refmaild_settings {
     storage_settings store;
     smtp_settings smtp;
     pop3_settings pop3;
+    imap_settings imap;
     /// Domains the server accepts mail for, besides the domains of the users in auth.passwd_file.
     /// Lower case after loading.
     std::vector<std::string> local_domains;

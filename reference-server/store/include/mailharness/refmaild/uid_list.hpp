@@ -243,7 +243,9 @@ boost::system::result<std::optional<uid_list_parse_result>, std::error_code> rea
 
 /// Writes `list` (with a new random GUID if it has none) to `<dir>/dovecot-uidlist` durably (detail::write_file_durable: temp file in the
 /// folder, fsync, rename over the list, fsync the folder). Call it while holding the lock.
-std::error_code write_uid_list_file(const std::filesystem::path& dir, const uid_list& list);
+/// With durable = false the fsyncs are left out (atomic for readers, survives kill -9 but not a
+/// power loss): for changes that lose nothing if rolled back, such as modification sequences.
+std::error_code write_uid_list_file(const std::filesystem::path& dir, const uid_list& list, bool durable = true);
 
 }  // namespace mailharness::refmaild::store
 

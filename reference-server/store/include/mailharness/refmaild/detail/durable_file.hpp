@@ -56,6 +56,11 @@ int rename_noreplace(int from_dir, const char* from, int to_dir, const char* to)
 std::error_code write_file_durable(const std::filesystem::path& path, std::string_view content,
                                    unsigned mode = 0600);
 
+/// write_file_durable() with the two fsyncs only when `sync`: without them the replacement is
+/// still atomic for readers and survives a process crash (kill -9), not a power loss.
+std::error_code write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode,
+                                  bool sync);
+
 /// Creates `dir` (mode 0700) and any missing parent, syncing the parent of each directory it
 /// creates; `dir_syncs`, when given, counts those syncs. Existing directories are left alone; a
 /// non-directory in the way is not_a_directory.
