@@ -165,7 +165,7 @@ TEST(mime_message, multipart_envelope_and_bodystructure) {
     EXPECT_EQ(bodystructure(m),
               "(((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"base64\" 24 0 NIL NIL NIL NIL) (\"text\" \"html\" "
               "(\"charset\" \"iso-8859-1\") NIL NIL \"quoted-printable\" 16 0 NIL NIL NIL NIL) \"alternative\" "
-              "(\"boundary\" \"inner\") NIL NIL NIL) (\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 51 (NIL "
+              "(\"boundary\" \"inner\") NIL NIL NIL) (\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 57 (NIL "
               "\"inner\" ((\"Bob\" NIL \"bob\" \"b.test\")) ((\"Bob\" NIL \"bob\" \"b.test\")) ((\"Bob\" NIL \"bob\" "
               "\"b.test\")) NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 15 1 "
               "NIL NIL NIL NIL) 4 NIL NIL NIL NIL) (\"application\" \"pdf\" (\"name\" \"a.pdf\") \"<part4@x.test>\" NIL "
@@ -174,7 +174,7 @@ TEST(mime_message, multipart_envelope_and_bodystructure) {
     EXPECT_EQ(bodystructure(m, false),
               "(((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"base64\" 24 0) (\"text\" \"html\" (\"charset\" "
               "\"iso-8859-1\") NIL NIL \"quoted-printable\" 16 0) \"alternative\") (\"message\" \"rfc822\" NIL NIL "
-              "\"forwarded\" \"7bit\" 51 (NIL \"inner\" ((\"Bob\" NIL \"bob\" \"b.test\")) ((\"Bob\" NIL \"bob\" "
+              "\"forwarded\" \"7bit\" 57 (NIL \"inner\" ((\"Bob\" NIL \"bob\" \"b.test\")) ((\"Bob\" NIL \"bob\" "
               "\"b.test\")) ((\"Bob\" NIL \"bob\" \"b.test\")) NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" "
               "\"us-ascii\") NIL NIL \"7bit\" 15 1) 4) (\"application\" \"pdf\" (\"name\" \"a.pdf\") \"<part4@x.test>\" "
               "NIL \"base64\" 12) \"mixed\")");
@@ -264,7 +264,7 @@ TEST(mime_message, rfc822_attachment_with_multipart_inside) {
         "--a--\n");
     EXPECT_EQ(bodystructure(m, false),
               "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 0) (\"message\" \"rfc822\" NIL NIL "
-              "NIL \"7bit\" 122 (NIL \"fwd\" NIL NIL NIL NIL NIL NIL NIL NIL) ((\"text\" \"plain\" (\"charset\" "
+              "NIL \"7bit\" 126 (NIL \"fwd\" NIL NIL NIL NIL NIL NIL NIL NIL) ((\"text\" \"plain\" (\"charset\" "
               "\"us-ascii\") NIL NIL \"7bit\" 3 0) (\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0) "
               "\"alternative\") 10) \"mixed\")");
     EXPECT_EQ(section(m, sec({1})), "first");
