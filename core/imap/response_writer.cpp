@@ -193,7 +193,14 @@ value to_value(const body_part& b, bool extensible) {
             items.push_back(value::list({value::str(b.disposition->first), params(b.disposition->second)}));
         else
             items.push_back(value::nil());
-        items.push_back(value::nstr(b.language));
+        if (!b.languages.empty()) {
+            std::vector<value> langs;
+            for (const auto& l : b.languages) langs.push_back(value::str(l));
+            items.push_back(value::list(std::move(langs)));
+        } else {
+            items.push_back(value::nstr(b.language));
+        }
+        if (b.location || b.send_location) items.push_back(value::nstr(b.location));
     };
     if (iequals(b.type, "multipart")) {
         for (const auto& p : b.parts) items.push_back(to_value(p, extensible));

@@ -108,6 +108,13 @@ struct body_part {
     /// Extension data for BODYSTRUCTURE: disposition ("attachment", params) and language.
     std::optional<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> disposition;
     std::optional<std::string> md5, language;
+    /// Content-Language tags; when non-empty they are sent as a list (as Dovecot does) instead
+    /// of `language`.
+    std::vector<std::string> languages;
+    /// Content-Location (RFC 2557), body-fld-loc: sent after the language when set or when
+    /// `send_location` (then NIL when absent; Dovecot always sends it).
+    std::optional<std::string> location;
+    bool send_location = false;
 };
 /// BODYSTRUCTURE (extensible = true) or BODY (false).
 value to_value(const body_part& b, bool extensible);

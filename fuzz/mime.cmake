@@ -1,0 +1,1 @@
+mh_fuzz_target(mime_message LIBS mh::mime)
