@@ -136,6 +136,21 @@ TEST(imap_response_writer, multipart_bodystructure) {
     EXPECT_EQ(b, "((\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 1) (\"image\" \"png\" NIL NIL NIL \"base64\" 400) \"mixed\")");
 }
 
+TEST(imap_response_writer, bodystructure_languages_and_location) {
+    imap::body_part b{.size = 1, .lines = 1, .languages = {"en", "de"}, .location = "http://x.test/a"};
+    std::string out;
+    imap::write_value(out, imap::to_value(b, true));
+    EXPECT_EQ(out, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1 NIL NIL (\"en\" \"de\") \"http://x.test/a\")");
+    imap::body_part mp{.type = "multipart", .subtype = "mixed", .send_location = true};
+    mp.parts.push_back({});
+    out.clear();
+    imap::write_value(out, imap::to_value(mp, true));
+    EXPECT_EQ(out, "((\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 NIL NIL NIL) \"mixed\" NIL NIL NIL NIL)");
+    out.clear();
+    imap::write_value(out, imap::to_value(mp, false));
+    EXPECT_EQ(out, "((\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0) \"mixed\")");
+}
+
 TEST(imap_response_writer, status_round_trip) {
     std::string out;
     ASSERT_FALSE(imap::write_status(out, "A4", status::ok, "COPYUID 38505 304,319:320 3956:3958", "Done"));

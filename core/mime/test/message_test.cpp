@@ -354,3 +354,28 @@ TEST(mime_message, copies_and_moves_keep_the_structure) {
     EXPECT_EQ(section(moved, sec({3})), "JVBERi0xLjQK");
     EXPECT_EQ(section(m, sec({})), "");  // moved-from is an empty message
 }
+
+// RFC 3501 7.4.2 (ENVELOPE and BODY of the FETCH example) and 6.4.5 (HEADER.FIELDS).
+TEST(mime_message, rfc3501_examples) {
+    auto m = parse_lf(
+        "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\n"
+        "From: Terry Gray <gray@cac.washington.edu>\n"
+        "Subject: IMAP4rev1 WG mtg summary and minutes\n"
+        "To: imap@cac.washington.edu\n"
+        "cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\n"
+        "Message-Id: <B27397-0100000@cac.washington.edu>\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\n"
+        "\n"
+        "one\ntwo\n");
+    EXPECT_EQ(envelope(m),
+              "(\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary and minutes\" ((\"Terry Gray\" NIL "
+              "\"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" "
+              "NIL \"gray\" \"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL \"minutes\" "
+              "\"CNRI.Reston.VA.US\") (\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL "
+              "\"<B27397-0100000@cac.washington.edu>\")");
+    EXPECT_EQ(bodystructure(m, false), "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7bit\" 10 2)");
+    EXPECT_EQ(section(m, sec({}, imap::section_text::header_fields, {"DATE", "FROM"})),
+              crlf("Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\nFrom: Terry Gray <gray@cac.washington.edu>\n\n"));
+    EXPECT_EQ(section(m, sec({1}, imap::section_text::mime)), section(m, sec({}, imap::section_text::header)));
+}
