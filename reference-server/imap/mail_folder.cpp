@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "mailharness/refmaild/detail/durable_file.hpp"
+#include "mailharness/refmaild/maildir_folder.hpp"
 #include "mailharness/refmaild/uid_list.hpp"
 
 namespace mailharness::refmaild::imap_store {

@@ -133,6 +133,13 @@ std::error_code mailbox_tree::create(std::string_view name) {
     if (!p) return p.error();
     std::error_code ec;
     if (name == "INBOX" || fs::exists(*p / "cur", ec)) return std::make_error_code(std::errc::file_exists);
+    // RFC 3501 6.3.3: superior names that are needed are created too.
+    for (std::size_t d = name.find(hierarchy_delimiter); d != std::string_view::npos; d = name.find(hierarchy_delimiter, d + 1)) {
+        const auto parent = name.substr(0, d);
+        if (parent != "INBOX" && !exists(parent)) {
+            if (auto e = create(parent); e && e != std::errc::file_exists) return e;
+        }
+    }
     for (const char* sub : {"cur", "new", "tmp"}) {
         if (auto e = detail::make_dirs_durable(*p / sub)) return e;
     }

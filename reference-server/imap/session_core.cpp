@@ -1701,6 +1701,8 @@ core_action session_core::on_line(std::string_view line, std::string& out) {
 bool session_core::on_append_begin(const imap::command& cmd, std::string& out) { return p_->begin_append(cmd, out); }
 void session_core::on_append_data(std::string_view data) { p_->append_data(data); }
 
+std::chrono::milliseconds session_core::reply_delay() const noexcept { return p_->delay; }
+
 void session_core::on_tls_established() {
     p_->cfg.tls_active = true;
 }

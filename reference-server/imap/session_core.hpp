@@ -96,7 +96,7 @@ public:
 
     void on_tls_established();
     /// Wait before writing `out` (failed logins).
-    std::chrono::milliseconds reply_delay() const noexcept { return delay_; }
+    std::chrono::milliseconds reply_delay() const noexcept;
 
     /// IDLE: sync with the folder and append untagged updates.
     void idle_poll(std::string& out);

@@ -41,6 +41,14 @@ listeners:
     enabled: true
     address: 127.0.0.1
     port: 0
+  imap:
+    enabled: true
+    address: 127.0.0.1
+    port: 0
+  imaps:
+    enabled: true
+    address: 127.0.0.1
+    port: 0
 
 tls:
   cert_file: tls/cert.pem
@@ -101,7 +109,7 @@ void quickstart_create(const fs::path& dir) {
     write_file_atomic(dir / "refmaild.yaml", quickstart_yaml, 0644);
 
     std::cout << "quickstart: created in " << dir.string() << ":\n"
-              << "  refmaild.yaml   configuration (loopback listeners smtp, submission, smtps, pop3, pop3s, metrics on port 0)\n"
+              << "  refmaild.yaml   configuration (loopback listeners smtp, submission, smtps, pop3, pop3s, imap, imaps, metrics on port 0)\n"
               << "  tls/cert.pem    self-signed ECDSA certificate for localhost, 127.0.0.1, ::1 (30 days)\n"
               << "  tls/key.pem     its private key (mode 0600)\n"
               << "  passwd          users alice@example.test and bob@example.test ({PLAIN})\n"
@@ -134,6 +142,10 @@ void quickstart_hints(const fs::path& dir, const std::map<std::string, std::uint
                  "  read bob's mail over POP3 with implicit TLS:\n"
                  "    curl --url pop3s://localhost:"
               << port("pop3s") << "/1 --resolve localhost:" << port("pop3s") << ":127.0.0.1 --cacert " << cert_pem
+              << " --user bob@example.test:PASSWORD\n"
+                 "  list bob's INBOX over IMAP with implicit TLS:\n"
+                 "    curl --url 'imaps://localhost:"
+              << port("imaps") << "/INBOX?ALL' --resolve localhost:" << port("imaps") << ":127.0.0.1 --cacert " << cert_pem
               << " --user bob@example.test:PASSWORD\n"
                  "  stop with Ctrl-C (SIGINT) or SIGTERM; SIGHUP reloads the certificate and the users\n";
     std::cout.flush();
