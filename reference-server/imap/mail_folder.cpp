@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <map>
+#include <thread>
 #include <unordered_map>
 
 #include "mailharness/refmaild/detail/durable_file.hpp"
@@ -148,6 +150,67 @@ std::string local_hostname() {
     return h;
 }
 
+// One inotify instance for the process: changes to new/ and cur/ of an open folder by anyone
+// (SMTP deliveries, other sessions, Dovecot) wake the folder's watchers (IDLE) at once.
+class change_watcher {
+public:
+    static change_watcher& get() {
+        static auto* w = new change_watcher;  // lives as long as the process (its thread blocks in read)
+        return *w;
+    }
+    std::vector<int> add(const std::filesystem::path& dir, const std::shared_ptr<folder>& f) {
+        std::vector<int> wds;
+        if (fd_ < 0) return wds;
+        for (const char* sub : {"new", "cur"}) {
+            const int wd = ::inotify_add_watch(fd_, (dir / sub).c_str(),
+                                               IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR);
+            if (wd < 0) continue;
+            std::lock_guard lock(mutex_);
+            by_wd_[wd] = f;
+            wds.push_back(wd);
+        }
+        return wds;
+    }
+    void remove(const std::vector<int>& wds) {
+        std::lock_guard lock(mutex_);
+        for (int wd : wds) {
+            by_wd_.erase(wd);
+            ::inotify_rm_watch(fd_, wd);
+        }
+    }
+
+private:
+    change_watcher() : fd_(::inotify_init1(IN_CLOEXEC)) {
+        if (fd_ >= 0) std::thread([this] { run(); }).detach();
+    }
+    void run() {
+        alignas(struct inotify_event) char buf[8192];
+        for (;;) {
+            const ssize_t n = ::read(fd_, buf, sizeof buf);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR) continue;
+                return;
+            }
+            std::vector<std::shared_ptr<folder>> hit;
+            {
+                std::lock_guard lock(mutex_);
+                for (char* p = buf; p < buf + n;) {
+                    const auto* e = reinterpret_cast<const struct inotify_event*>(p);
+                    auto it = by_wd_.find(e->wd);
+                    if (it != by_wd_.end()) {
+                        if (auto f = it->second.lock(); f && std::find(hit.begin(), hit.end(), f) == hit.end()) hit.push_back(f);
+                    }
+                    p += sizeof(struct inotify_event) + e->len;
+                }
+            }
+            for (auto& f : hit) f->notify_external();
+        }
+    }
+    int fd_;
+    std::mutex mutex_;
+    std::unordered_map<int, std::weak_ptr<folder>> by_wd_;
+};
+
 std::mutex registry_mutex;
 std::map<std::string, std::weak_ptr<folder>>& registry() {
     static std::map<std::string, std::weak_ptr<folder>> r;
@@ -159,6 +222,7 @@ std::map<std::string, std::weak_ptr<folder>>& registry() {
 folder::folder(std::filesystem::path dir) : dir_(std::move(dir)), hostname_(local_hostname()) {}
 
 folder::~folder() {
+    if (!watch_descriptors_.empty()) change_watcher::get().remove(watch_descriptors_);
     for (int fd : {cur_fd_, new_fd_, tmp_fd_}) {
         if (fd >= 0) ::close(fd);
     }
@@ -196,6 +260,7 @@ boost::system::result<std::shared_ptr<folder>, std::error_code> folder::open(con
         else ++it;
     }
     slot = f;
+    f->watch_descriptors_ = change_watcher::get().add(dir, f);
     return f;
 }
 

@@ -18,6 +18,9 @@
 // cur/, reads cur/ and the uid list, gives new files UIDs (Dovecot's order), and compares each
 // message's flags with what it knew: a change made by another program gets a new modseq.
 //
+// Changes by anyone (SMTP deliveries, other sessions, other programs such as Dovecot) are seen
+// through inotify on new/ and cur/ and wake the folder's watchers at once (IMAP IDLE).
+//
 // Thread safety: every member function is safe to call from any thread; a folder is shared
 // through folder::open() (one object per directory in the process while anyone holds it).
 #pragma once
@@ -164,6 +167,7 @@ private:
     std::string hostname_;
     bool loaded_ = false;
 
+    std::vector<int> watch_descriptors_;  // inotify, on new/ and cur/
     std::mutex watch_mutex_;
     std::uint64_t next_watch_ = 1;
     std::vector<std::pair<std::uint64_t, std::function<void()>>> watchers_;
