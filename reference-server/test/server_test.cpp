@@ -72,6 +72,16 @@ public:
             buf_.append(tmp, static_cast<std::size_t>(n));
         }
     }
+    // IMAP: every line up to and including the tagged reply of `tag`, or what came before EOF.
+    std::string until(std::string_view tag) {
+        std::string r;
+        for (;;) {
+            std::string l = line();
+            if (l.empty()) return r;
+            r += l;
+            if (l.size() > tag.size() && l.compare(0, tag.size(), tag) == 0 && l[tag.size()] == ' ') return r;
+        }
+    }
     // Closed by the server: end of stream, or a reset when the server closed with our bytes
     // still unread in its receive buffer (TCP then sends RST instead of FIN).
     bool closed() {
@@ -99,6 +109,7 @@ protected:
         s.listeners.submission = {.enabled = true, .address = "127.0.0.1", .port = 0};
         s.listeners.smtps.enabled = false;
         s.listeners.pop3 = {.enabled = true, .address = "127.0.0.1", .port = 0};
+        s.listeners.imap = {.enabled = true, .address = "127.0.0.1", .port = 0};
         s.auth.passwd_file = dir_ / "passwd";
         s.auth.allow_plaintext_auth = true;
         s.auth.failure_delay_base = std::chrono::milliseconds(10);
@@ -122,6 +133,7 @@ protected:
         smtp_ = srv_->ports().at("smtp");
         submission_ = srv_->ports().at("submission");
         pop3_ = srv_->ports().at("pop3");
+        imap_ = srv_->ports().at("imap");
     }
     void TearDown() override {
         srv_->stop();
@@ -153,7 +165,7 @@ protected:
     fs::path dir_;
     config::refmaild_settings settings_;
     std::unique_ptr<server> srv_;
-    std::uint16_t smtp_ = 0, submission_ = 0, pop3_ = 0;
+    std::uint16_t smtp_ = 0, submission_ = 0, pop3_ = 0, imap_ = 0;
 };
 
 TEST_F(refmaild_server, delivers_byte_identical_after_received_header) {
@@ -414,3 +426,101 @@ TEST_F(refmaild_server, pop3_failed_login_is_delayed_and_logged_in_metrics) {
 }
 
 }  // namespace
+
+namespace {
+bool has(const std::string& text, std::string_view what) { return text.find(what) != std::string::npos; }
+}  // namespace
+
+TEST_F(refmaild_server, imap_reads_what_smtp_delivered_and_sees_other_sessions_changes) {
+    {
+        client c(smtp_);
+        c.reply();
+        c.send("EHLO client.test\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
+        for (int i = 0; i < 3; ++i) c.reply();
+        EXPECT_EQ(c.code(), "354");
+        c.send("Subject: imap\r\nFrom: alice@example.test\r\n\r\nhello\r\n.\r\nQUIT\r\n");
+        EXPECT_EQ(c.code(), "250");
+    }
+    client a(imap_), b(imap_);
+    EXPECT_EQ(a.line().substr(0, 4), "* OK");
+    EXPECT_EQ(b.line().substr(0, 4), "* OK");
+    // Pipelined login and select; the tagged replies come back in order.
+    a.send("a1 LOGIN bob@example.test builder\r\na2 SELECT INBOX\r\n");
+    EXPECT_TRUE(has(a.until("a1"), "a1 OK"));
+    auto sel = a.until("a2");
+    EXPECT_TRUE(has(sel, "* 1 EXISTS\r\n")) << sel;
+    EXPECT_TRUE(has(sel, "* 1 RECENT\r\n")) << sel;
+    EXPECT_TRUE(has(sel, "a2 OK [READ-WRITE]")) << sel;
+    b.send("b1 LOGIN bob@example.test builder\r\nb2 SELECT INBOX\r\n");
+    b.until("b1");
+    sel = b.until("b2");
+    EXPECT_TRUE(has(sel, "* 0 RECENT\r\n")) << sel;  // \Recent belongs to one session
+    a.send("a3 FETCH 1 (BODY[TEXT] FLAGS)\r\n");
+    auto f = a.until("a3");
+    EXPECT_TRUE(has(f, "BODY[TEXT] {7}\r\nhello\r\n")) << f;
+    EXPECT_TRUE(has(f, "\\Seen")) << f;
+    // B sees A's \Seen at its next command; then B deletes and expunges.
+    b.send("b3 NOOP\r\n");
+    auto n = b.until("b3");
+    EXPECT_TRUE(has(n, "* 1 FETCH (UID 1 FLAGS (\\Seen))")) << n;
+    b.send("b4 STORE 1 +FLAGS.SILENT (\\Deleted)\r\nb5 EXPUNGE\r\n");
+    EXPECT_TRUE(has(b.until("b4"), "b4 OK"));
+    auto e = b.until("b5");
+    EXPECT_TRUE(has(e, "* 1 EXPUNGE\r\n")) << e;
+    // A: no EXPUNGE during FETCH (RFC 3501 7.4.1), then at NOOP.
+    a.send("a4 FETCH 1 (FLAGS)\r\n");
+    f = a.until("a4");
+    EXPECT_FALSE(has(f, "* 1 EXPUNGE")) << f;
+    EXPECT_TRUE(has(f, "a4 NO [EXPUNGEISSUED]")) << f;  // RFC 5530, as Dovecot
+    a.send("a5 NOOP\r\n");
+    n = a.until("a5");
+    EXPECT_TRUE(has(n, "* 1 EXPUNGE\r\n")) << n;
+    EXPECT_TRUE(has(n, "a5 OK")) << n;
+    // UID FETCH n:* with n above every UID gives nothing on an empty mailbox.
+    a.send("a6 UID FETCH 5:* FLAGS\r\na7 LOGOUT\r\n");
+    EXPECT_TRUE(has(a.until("a6"), "a6 OK"));
+    EXPECT_TRUE(has(a.until("a7"), "* BYE"));
+    EXPECT_TRUE(a.closed());
+}
+
+TEST_F(refmaild_server, imap_append_literals_idle_and_states) {
+    client a(imap_), b(imap_);
+    a.line();
+    b.line();
+    // Not authenticated: selected-state and authenticated-state commands are BAD.
+    a.send("x1 SELECT INBOX\r\nx2 FETCH 1 FLAGS\r\n");
+    EXPECT_TRUE(has(a.until("x1"), "x1 BAD"));
+    EXPECT_TRUE(has(a.until("x2"), "x2 BAD"));
+    a.send("a1 LOGIN bob@example.test wrong\r\n");
+    EXPECT_TRUE(has(a.until("a1"), "a1 NO [AUTHENTICATIONFAILED]"));
+    a.send("a2 LOGIN {16}\r\n");
+    EXPECT_EQ(a.line().substr(0, 1), "+");
+    a.send("bob@example.test {7+}\r\nbuilder\r\n");  // LITERAL+
+    EXPECT_TRUE(has(a.until("a2"), "a2 OK"));
+    a.send("a3 SELECT INBOX\r\n");
+    a.until("a3");
+    b.send("b1 LOGIN bob@example.test builder\r\n");
+    b.until("b1");
+    a.send("a4 IDLE\r\n");
+    EXPECT_EQ(a.line().substr(0, 1), "+");
+    const std::string msg = "Subject: appended\r\n\r\nbody\r\n";
+    b.send("b2 APPEND INBOX (\\Flagged) {" + std::to_string(msg.size()) + "}\r\n");
+    EXPECT_EQ(b.line().substr(0, 1), "+");
+    b.send(msg + "\r\n");
+    auto ap = b.until("b2");
+    EXPECT_TRUE(has(ap, "b2 OK [APPENDUID ")) << ap;
+    // The idler hears of it without asking.
+    EXPECT_EQ(a.line(), "* 1 EXISTS\r\n");
+    a.send("DONE\r\n");
+    EXPECT_TRUE(has(a.until("a4"), "a4 OK"));
+    a.send("a5 UID FETCH 1 (BODY.PEEK[] FLAGS)\r\n");
+    auto f = a.until("a5");
+    EXPECT_TRUE(has(f, "{" + std::to_string(msg.size()) + "}\r\n" + msg)) << f;
+    EXPECT_TRUE(has(f, "\\Flagged")) << f;
+    EXPECT_FALSE(has(f, "\\Seen")) << f;
+    // APPEND to a mailbox that does not exist: NO [TRYCREATE] and no continuation.
+    b.send("b3 APPEND Nowhere {5}\r\n");
+    EXPECT_TRUE(has(b.line(), "b3 NO [TRYCREATE]"));
+    b.send("b4 NOOP\r\n");
+    EXPECT_TRUE(has(b.until("b4"), "b4 OK"));
+}
