@@ -11,3 +11,7 @@ endif()
 if(TARGET mh::refmaild_store)
   mh_fuzz_target(refmaild_uid_list LIBS mh::refmaild_store)
 endif()
+if(TARGET mh::refmaild_imap)
+  # Whole IMAP sessions (parser + session core) on a real Maildir in a temporary directory.
+  mh_fuzz_target(imap_session LIBS mh::refmaild_imap mh::imap)
+endif()
