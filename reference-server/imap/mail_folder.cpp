@@ -162,11 +162,13 @@ public:
         std::vector<int> wds;
         if (fd_ < 0) return wds;
         for (const char* sub : {"new", "cur"}) {
-            const int wd = ::inotify_add_watch(fd_, (dir / sub).c_str(),
-                                               IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR);
+            const bool is_new = std::string_view(sub) == "new";
+            const std::uint32_t mask = is_new ? IN_CREATE | IN_MOVED_TO | IN_ONLYDIR
+                                              : IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR;
+            const int wd = ::inotify_add_watch(fd_, (dir / sub).c_str(), mask);
             if (wd < 0) continue;
             std::lock_guard lock(mutex_);
-            by_wd_[wd] = f;
+            by_wd_[wd] = {f, is_new};
             wds.push_back(wd);
         }
         return wds;
@@ -191,24 +193,49 @@ private:
                 if (n < 0 && errno == EINTR) continue;
                 return;
             }
-            std::vector<std::shared_ptr<folder>> hit;
+            struct event {
+                std::shared_ptr<folder> f;
+                bool is_new;
+                std::uint32_t mask;
+                std::string name;
+            };
+            std::vector<event> events;
             {
                 std::lock_guard lock(mutex_);
                 for (char* p = buf; p < buf + n;) {
                     const auto* e = reinterpret_cast<const struct inotify_event*>(p);
+                    if (e->mask & IN_Q_OVERFLOW) {  // events were lost: every folder syncs
+                        for (auto& [wd, w] : by_wd_) {
+                            if (auto f = w.f.lock()) events.push_back({std::move(f), true, IN_CREATE, {}});
+                        }
+                    }
                     auto it = by_wd_.find(e->wd);
                     if (it != by_wd_.end()) {
-                        if (auto f = it->second.lock(); f && std::find(hit.begin(), hit.end(), f) == hit.end()) hit.push_back(f);
+                        if (auto f = it->second.f.lock()) {
+                            events.push_back({std::move(f), it->second.is_new, e->mask,
+                                              e->len ? std::string(e->name) : std::string()});
+                        }
                     }
                     p += sizeof(struct inotify_event) + e->len;
                 }
             }
-            for (auto& f : hit) f->notify_external();
+            std::vector<std::shared_ptr<folder>> hit;
+            for (auto& e : events) {
+                if (e.f->on_change_event(e.is_new, e.mask, e.name) &&
+                    std::find(hit.begin(), hit.end(), e.f) == hit.end()) {
+                    hit.push_back(e.f);
+                }
+            }
+            for (auto& f : hit) f->wake();
         }
     }
     int fd_;
     std::mutex mutex_;
-    std::unordered_map<int, std::weak_ptr<folder>> by_wd_;
+    struct watched {
+        std::weak_ptr<folder> f;
+        bool is_new = false;
+    };
+    std::unordered_map<int, watched> by_wd_;
 };
 
 std::mutex registry_mutex;
@@ -261,6 +288,7 @@ boost::system::result<std::shared_ptr<folder>, std::error_code> folder::open(con
     }
     slot = f;
     f->watch_descriptors_ = change_watcher::get().add(dir, f);
+    f->dirty_.store(true);  // anything between the first sync and the watches
     return f;
 }
 
@@ -344,10 +372,17 @@ std::error_code folder::write_keywords_locked() {
 }
 
 std::error_code folder::sync_locked(bool force) {
-    const std::int64_t cur_m = stable_mtime(cur_fd_);
+    // What may have changed: with inotify, cur/ changes by others are reported by events (our
+    // own renames and removals are told apart by name); new/ is also checked by its mtime, so a
+    // delivery acknowledged just before this call is never missed while its event is in flight.
+    // Without inotify, both directories' mtimes decide.
+    const bool dirty = dirty_.exchange(false);
     const std::int64_t new_m = stable_mtime(new_fd_);
+    const std::int64_t cur_m = watch_descriptors_.empty() ? stable_mtime(cur_fd_) : cur_mtime_ns_;
     if (auto ec = read_keywords_locked()) return ec;
-    if (!force && loaded_ && cur_m >= 0 && new_m >= 0 && cur_m == cur_mtime_ns_ && new_m == new_mtime_ns_) return {};
+    if (!force && !dirty && loaded_ && cur_m >= 0 && new_m >= 0 && cur_m == cur_mtime_ns_ && new_m == new_mtime_ns_) {
+        return {};
+    }
 
     auto lock = store::uid_list_lock::acquire(dir_);
     if (!lock) return lock.error();
@@ -509,8 +544,10 @@ std::error_code folder::sync_locked(bool force) {
     state_.uid_next = list.next_uid;
     state_.messages = std::move(messages);
     loaded_ = true;
-    cur_mtime_ns_ = stable_mtime(cur_fd_);
+    cur_mtime_ns_ = watch_descriptors_.empty() ? stable_mtime(cur_fd_) : 0;
     new_mtime_ns_ = stable_mtime(new_fd_);
+    names_.clear();
+    for (const auto& m : state_.messages) names_.insert(m.name);
     if (any_change) changed_locked();
     return {};
 }
@@ -582,6 +619,8 @@ boost::system::result<std::vector<std::uint32_t>, std::error_code> folder::store
                 if (errno == ENOENT) continue;  // gone or renamed elsewhere: the next sync sees it
                 return last_error();
             }
+            names_.erase(it->name);
+            names_.insert(target);
             it->name = target;
             it->flags = next;
             it->modseq = next_modseq_locked();
@@ -825,11 +864,22 @@ void folder::unwatch(std::uint64_t id) {
 }
 
 void folder::notify_external() {
-    {
-        std::lock_guard lock(mutex_);
-        cur_mtime_ns_ = new_mtime_ns_ = -1;  // the next refresh syncs
-    }
+    dirty_.store(true);
     wake();
+}
+
+bool folder::on_change_event(bool in_new, std::uint32_t mask, const std::string& name) {
+    bool ours = false;
+    if (!in_new && !name.empty() && !(mask & IN_Q_OVERFLOW)) {
+        std::lock_guard lock(mutex_);
+        const bool known = names_.count(name) > 0;
+        // A name we hold appeared (our rename or link), or a name we no longer hold went away
+        // (our rename or unlink): this process did it and the state already says so.
+        ours = (mask & (IN_CREATE | IN_MOVED_TO)) ? known : !known;
+    }
+    if (ours) return false;
+    dirty_.store(true);
+    return true;
 }
 
 void folder::wake() {

@@ -38,6 +38,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_set>
 #include <vector>
 
 #include "mailharness/refmaild/maildir_name.hpp"
@@ -143,8 +144,13 @@ public:
     /// Returns an id for unwatch().
     std::uint64_t watch(std::function<void()> fn);
     void unwatch(std::uint64_t id);
-    /// Wakes the watchers (inotify saw a change; the caller refreshes later).
+    /// Marks the folder changed and wakes the watchers (the next refresh syncs).
     void notify_external();
+    /// An inotify event on new/ (`in_new`) or cur/: true (and the folder marked changed) unless
+    /// it is this process's own change, already in the state.
+    bool on_change_event(bool in_new, std::uint32_t mask, const std::string& name);
+    /// Calls the watchers.
+    void wake();
 
 private:
     explicit folder(std::filesystem::path dir);
@@ -154,7 +160,6 @@ private:
     std::error_code write_keywords_locked();
     std::uint64_t next_modseq_locked();
     void changed_locked();
-    void wake();
 
     std::filesystem::path dir_;
     int cur_fd_ = -1, new_fd_ = -1, tmp_fd_ = -1;
@@ -168,6 +173,8 @@ private:
     bool loaded_ = false;
 
     std::vector<int> watch_descriptors_;  // inotify, on new/ and cur/
+    std::atomic<bool> dirty_{true};       // inotify saw a change by someone else
+    std::unordered_set<std::string> names_;  // file names in cur/ the state holds
     std::mutex watch_mutex_;
     std::uint64_t next_watch_ = 1;
     std::vector<std::pair<std::uint64_t, std::function<void()>>> watchers_;
